@@ -1,0 +1,145 @@
+"""The `scaffold` command line: parse flags, call the library, report.
+
+This is the only module that prints or exits. Every `ScaffoldError` becomes one line on stderr
+and its exit code, in `_handle_errors`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from scaffold import __version__
+from scaffold.errors import PolicyError, ScaffoldError
+from scaffold.policy import POLICY_FILE, load_policy
+from scaffold.questions import load_answers_file, parse_data
+from scaffold.render import NewService
+from scaffold.source import bundled_templates
+
+__all__ = ["main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+EXIT_INTERRUPTED = 130
+
+
+def _handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Map library errors to a one-line message on stderr and the error's exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ScaffoldError as exc:
+            click.secho(f"error: {exc}", fg="red", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("aborted; nothing was written", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scaffold")
+def cli() -> None:
+    """Render OpenTelemetry-instrumented Go and Rust services from one org policy."""
+
+
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--lang", type=click.Choice(["go", "rust"]), help="Language of the service.")
+@click.option("--dest", type=click.Path(path_type=Path), help="Output directory [default: ./NAME].")
+@click.option("--template", "template", metavar="SRC", help="Template set: a path or git URL [default: bundled].")
+@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag].")
+@click.option("-d", "--data", "data", multiple=True, metavar="KEY=VALUE", help="Answer a question; repeatable.")
+@click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers.")
+@click.option("--defaults", is_flag=True, help="Take the default of every question not answered.")
+@click.option("--no-git", is_flag=True, help="Do not create a git repository and first commit.")
+@_handle_errors
+def new(
+    name: str | None,
+    lang: str | None,
+    dest: Path | None,
+    template: str | None,
+    vcs_ref: str | None,
+    data: tuple[str, ...],
+    data_file: Path | None,
+    defaults: bool,
+    no_git: bool,
+) -> None:
+    """Create a new instrumented service.
+
+    Asks the template's questions in a terminal; in automation pass the answers with --data,
+    --data-file and --defaults.
+    """
+    answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
+    answers.update(parse_data(list(data)))
+    if name is not None:
+        answers["service_name"] = name
+    if lang is not None:
+        answers["language"] = lang
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    asker = None
+    if interactive and not defaults:
+        from scaffold._prompt import ask
+
+        asker = ask
+    result = NewService(
+        dest=dest,
+        data=answers,
+        template=template,
+        vcs_ref=vcs_ref,
+        use_defaults=defaults,
+        ask=asker,
+        git_init=not no_git,
+    ).run()
+    version = f" {result.ref}" if result.ref else ""
+    click.echo(
+        f"Created {result.answers['service_name']} ({result.answers['language']}) in {result.dest}"
+        f" from {result.template}{version}"
+    )
+    click.echo("Next steps:")
+    for step in result.next_steps:
+        click.echo(f"  {step}")
+
+
+@cli.group()
+def policy() -> None:
+    """Inspect the org policy."""
+
+
+@policy.command("validate")
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@_handle_errors
+def policy_validate(path: Path | None) -> None:
+    """Check a policy file (or a template set's policy.yml) and explain every problem."""
+    target = path or bundled_templates() / POLICY_FILE
+    try:
+        loaded = load_policy(target)
+    except PolicyError as exc:
+        click.secho(f"{exc.path}: {len(exc.problems)} problem(s)", fg="red", err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(exc.exit_code)
+    raw = loaded.raw
+    ratios = ", ".join(f"{env} {loaded.sampling_ratio(env):g}" for env in loaded.environments)
+    click.echo(f"{loaded.path}: valid")
+    click.echo(f"  attributes: {len(raw['attributes'])} registered, {len(raw['resource']['required'])} required")
+    click.echo(f"  sampling: parentbased_traceidratio, {ratios}")
+    click.echo(f"  exporter: {raw['exporter']['protocol']}, timeout {raw['exporter']['timeout_ms']} ms")
+
+
+def main() -> None:
+    """Entry point of the `scaffold` console script."""
+    cli(prog_name="scaffold")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,428 @@
+"""The template's questions and the rules their answers must follow.
+
+Questions come from the template's copier.yml, so a question an org adds to its template set is
+asked by `scaffold new` too. Their defaults, choices and help are rendered from the policy and the
+answers given so far. Every answer, however it arrives (a prompt, `--data`, `--data-file`,
+`--defaults`), passes the same validators before anything is rendered; those validators are
+stricter than the template's own copier validators, because an answer ends up inside Go and Rust
+source and must never break it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import TemplateError as JinjaError
+from jinja2.sandbox import SandboxedEnvironment
+
+from scaffold.errors import AnswerError
+from scaffold.policy import PROTOCOLS, Policy
+
+__all__ = [
+    "BOUNDARIES",
+    "LANGUAGES",
+    "Asker",
+    "Prompt",
+    "Question",
+    "load_answers_file",
+    "load_questions",
+    "parse_data",
+    "resolve_answers",
+    "validate_answer",
+]
+
+LANGUAGES = ("go", "rust")
+BOUNDARIES = ("http_client", "grpc_server", "grpc_client", "database", "messaging")
+
+GO_KEYWORDS = frozenset(
+    "break case chan const continue default defer else fallthrough for func go goto if import "
+    "interface map package range return select struct switch type var".split()
+)
+RUST_KEYWORDS = frozenset(
+    "as async await break const continue crate dyn else enum extern false fn for if impl in let "
+    "loop match mod move mut pub ref return self static struct super trait true type unsafe use "
+    "where while abstract become box do final macro override priv typeof unsized virtual yield "
+    "try gen union".split()
+)
+# Package names cargo refuses because they clash with the standard library or its tools.
+CARGO_RESERVED = frozenset("std core alloc proc_macro test build deps examples incremental".split())
+
+_MODULE_ELEMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
+_MODULE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
+_TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
+_RATIO = re.compile(r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})$")
+_WINDOWS_RESERVED = frozenset("con prn aux nul com1 com2 com3 com4 lpt1 lpt2 lpt3".split())
+_UNSAFE_CHARS = frozenset('"\\`')
+# Unicode categories that never belong in a one-line description: controls, format characters
+# (bidi overrides make rustc refuse the file), separators of lines and paragraphs, unassigned.
+_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+MAX_DESCRIPTION = 120
+
+
+@dataclass(frozen=True)
+class Question:
+    """One question of copier.yml, with its Jinja parts still unrendered."""
+
+    name: str
+    type: str = "str"
+    help: str | None = None
+    default: Any = None
+    choices: Any = None
+    multiselect: bool = False
+    when: Any = True
+
+    @classmethod
+    def from_config(cls, name: str, spec: Any) -> Question:
+        """Build a question from its copier.yml entry (a mapping or a bare default)."""
+        if not isinstance(spec, dict):
+            return cls(name=name, default=spec)
+        return cls(
+            name=name,
+            type=str(spec.get("type", "str")),
+            help=spec.get("help"),
+            default=spec.get("default"),
+            choices=spec.get("choices"),
+            multiselect=bool(spec.get("multiselect", False)),
+            when=spec.get("when", True),
+        )
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What an interactive front end needs to ask one question."""
+
+    name: str
+    message: str
+    default: Any
+    choices: list[tuple[str, Any]] | None
+    multiselect: bool
+    validate: Callable[[Any], str | None]
+
+
+Asker = Callable[[Prompt], Any]
+
+
+def load_questions(config: Mapping[str, Any]) -> list[Question]:
+    """The questions of a copier configuration, in the order copier asks them."""
+    return [Question.from_config(k, v) for k, v in config.items() if not k.startswith("_")]
+
+
+def parse_data(items: list[str]) -> dict[str, Any]:
+    """Parse `--data KEY=VALUE` items; VALUE is taken as text unless it is a YAML list."""
+    data: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AnswerError(item, "is not KEY=VALUE; write it like --data module=example.com/team/svc")
+        value = value.strip()
+        if value.startswith("["):
+            try:
+                data[key.strip()] = yaml.safe_load(value)
+            except yaml.YAMLError:
+                raise AnswerError(key, f"{value!r} is not a list; write it like [a, b]") from None
+        else:
+            data[key.strip()] = value
+    return data
+
+
+def load_answers_file(path: Path | str) -> dict[str, Any]:
+    """Read answers from a YAML file (a plain mapping or a copier answers file)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AnswerError("--data-file", f"{path} not found; check the path") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise AnswerError("--data-file", f"{path} is not readable YAML ({exc.__class__.__name__}); fix it") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise AnswerError("--data-file", f"{path} must be a mapping of question: answer")
+    return {str(k): v for k, v in raw.items() if not str(k).startswith("_")}
+
+
+def resolve_answers(
+    questions: list[Question],
+    policy: Policy,
+    provided: Mapping[str, Any],
+    *,
+    use_defaults: bool,
+    ask: Asker | None,
+) -> dict[str, Any]:
+    """Settle every visible question, in order, and validate each answer.
+
+    A provided answer wins; otherwise the default is taken with `use_defaults`, or the question is
+    asked through `ask`. Hidden questions (`when: false`) are left to copier.
+
+    Raises:
+        AnswerError: an answer is invalid, unknown, or missing with no way to ask for it.
+    """
+    visible = {q.name for q in questions if q.when is not False}
+    for name in provided:
+        if name not in visible:
+            known = ", ".join(sorted(visible))
+            raise AnswerError(name, f"is not a question of this template (known: {known})")
+    env = _jinja()
+    answers: dict[str, Any] = {}
+    for question in questions:
+        context = {"policy": dict(policy.raw), **answers}
+        if not _truthy(_render(env, question.when, context)):
+            continue
+        choices = _choices(env, question.choices, context)
+        default = _render(env, question.default, context)
+        if question.multiselect and isinstance(default, str):
+            default = yaml.safe_load(default) if default.strip() else []
+
+        def check(value: Any, q: Question = question, c: Any = choices) -> Any:
+            return validate_answer(q, value, policy, answers, c)
+
+        if question.name in provided:
+            answers[question.name] = check(provided[question.name])
+        elif use_defaults and default is not None:
+            answers[question.name] = check(default)
+        elif ask is None or use_defaults:
+            how = "" if use_defaults else ", --data-file, or --defaults"
+            raise AnswerError(question.name, f"no answer given; pass --data {question.name}=VALUE{how}")
+        else:
+            prompt = Prompt(
+                name=question.name,
+                message=_render(env, question.help, context) or question.name,
+                default=default,
+                choices=choices,
+                multiselect=question.multiselect,
+                validate=lambda v, c=check: _problem(c, v),
+            )
+            answers[question.name] = check(ask(prompt))
+    return answers
+
+
+def validate_answer(
+    question: Question,
+    value: Any,
+    policy: Policy,
+    answers: Mapping[str, Any] | None = None,
+    choices: list[tuple[str, Any]] | None = None,
+) -> Any:
+    """Check one answer and return it normalised.
+
+    Raises:
+        AnswerError: the answer breaks a rule; the message says which and what is allowed.
+    """
+    rule = _RULES.get(question.name)
+    if rule is not None:
+        return rule(question.name, value, policy, answers or {})
+    if question.multiselect:
+        value = _as_list(question.name, value)
+        allowed = [v for _, v in choices or []]
+        for item in value:
+            if allowed and item not in allowed:
+                raise AnswerError(question.name, f"{item!r} is not one of {', '.join(map(str, allowed))}")
+        return value
+    if choices and value not in [v for _, v in choices]:
+        raise AnswerError(question.name, f"{value!r} is not one of {', '.join(str(v) for _, v in choices)}")
+    if question.type == "str":
+        return _one_line(question.name, value, 200)
+    return value
+
+
+# -- rules -----------------------------------------------------------------------------------
+
+
+def _service_name(name: str, value: Any, policy: Policy, _: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    limit = policy.max_name_length
+    if len(value) > limit:
+        raise AnswerError(name, f"{value[:20]!r}... is {len(value)} characters; use at most {limit}")
+    if not policy.name_pattern.match(value):
+        raise AnswerError(
+            name,
+            f"{value!r} does not match the org rule {policy.name_pattern.pattern}; "
+            "use lowercase letters, digits and single dashes, like payments-api",
+        )
+    snake = value.replace("-", "_")
+    if value in GO_KEYWORDS or snake in RUST_KEYWORDS or snake in CARGO_RESERVED:
+        raise AnswerError(name, f"{value!r} is a reserved word in Go, Rust or cargo; pick another name")
+    if value in _WINDOWS_RESERVED:
+        raise AnswerError(name, f"{value!r} is a reserved file name on Windows; pick another name")
+    return value
+
+
+def _language(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    if value not in LANGUAGES:
+        raise AnswerError(name, f"{value!r} is not supported; use one of: {', '.join(LANGUAGES)}")
+    return value
+
+
+def _module(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    hint = "use a Go module path like github.com/acme/payments-api"
+    if len(value) > 200 or value != value.strip() or not value:
+        raise AnswerError(name, f"{value[:40]!r} is not a Go module path; {hint}")
+    elements = value.split("/")
+    if not _MODULE_HOST.match(elements[0]):
+        raise AnswerError(name, f"{value!r} must start with a lowercase domain such as github.com; {hint}")
+    for element in elements[1:]:
+        if (
+            not _MODULE_ELEMENT.match(element)
+            or element.startswith(".")
+            or element.endswith(".")
+            or element.split(".")[0].lower() in _WINDOWS_RESERVED
+        ):
+            raise AnswerError(name, f"{value!r} has an invalid path element {element!r}; {hint}")
+    return value
+
+
+def _description(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    return _one_line(name, value, MAX_DESCRIPTION)
+
+
+def _team(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    if not _TEAM.match(value):
+        raise AnswerError(name, f"{value[:40]!r} is not a team name; use lowercase letters, digits and dashes")
+    return value
+
+
+def _owner(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    if not _OWNER.match(value):
+        raise AnswerError(name, f"{value[:40]!r} is not a contact; use letters, digits and . _ + @ - (like team@acme.example)")
+    return value
+
+
+def _environment(name: str, value: Any, policy: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    if value not in policy.environments:
+        raise AnswerError(name, f"{value!r} is not an org environment; use one of: {', '.join(policy.environments)}")
+    return value
+
+
+def _boundaries(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> list[str]:
+    items = _as_list(name, value)
+    for item in items:
+        if item not in BOUNDARIES:
+            raise AnswerError(name, f"{item!r} is not a boundary; use any of: {', '.join(BOUNDARIES)}")
+    return [b for b in BOUNDARIES if b in items]
+
+
+def _sampling_ratio(name: str, value: Any, policy: Policy, answers: Mapping[str, Any]) -> str:
+    if value is None:
+        return ""
+    text = str(value).strip()
+    if not text:
+        return ""
+    low, high = policy.ratio_range
+    bounds = f"a number from {low:g} to {high:g}, or empty to follow the org policy"
+    if not _RATIO.match(text):
+        raise AnswerError(name, f"{text[:20]!r} is not {bounds}")
+    ratio = float(text)
+    if not low <= ratio <= high:
+        raise AnswerError(name, f"{ratio:g} is outside the org range; use {bounds}")
+    normal = f"{ratio:.6f}".rstrip("0").rstrip(".")
+    env = answers.get("environment")
+    # Choosing exactly the org default is not an override: keep following the policy.
+    if isinstance(env, str) and ratio == policy.sampling_ratio(env):
+        return ""
+    return "0" if normal == "" else normal
+
+
+def _protocol(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, value)
+    if value not in PROTOCOLS:
+        raise AnswerError(name, f"{value!r} is not an OTLP protocol; use one of: {', '.join(PROTOCOLS)}")
+    return value
+
+
+_Rule = Callable[[str, Any, Policy, Mapping[str, Any]], Any]
+_RULES: dict[str, _Rule] = {
+    "service_name": _service_name,
+    "language": _language,
+    "module": _module,
+    "description": _description,
+    "team": _team,
+    "owner": _owner,
+    "environment": _environment,
+    "boundaries": _boundaries,
+    "sampling_ratio": _sampling_ratio,
+    "exporter_protocol": _protocol,
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _text(name: str, value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise AnswerError(name, f"must be text, not {type(value).__name__}")
+    return str(value)
+
+
+def _one_line(name: str, value: Any, limit: int) -> str:
+    value = _text(name, value)
+    if not value.strip():
+        raise AnswerError(name, "must not be empty")
+    if len(value) > limit:
+        raise AnswerError(name, f"is {len(value)} characters; use at most {limit}")
+    for char in value:
+        if char in _UNSAFE_CHARS:
+            raise AnswerError(name, f"must not contain {char!r}; use plain text on one line")
+        if unicodedata.category(char) in _UNSAFE_CATEGORIES:
+            raise AnswerError(name, f"must not contain the control character U+{ord(char):04X}; use plain text on one line")
+    return value
+
+
+def _as_list(name: str, value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise AnswerError(name, "must be a list such as [grpc_server, database]")
+    if len(set(value)) != len(value):
+        raise AnswerError(name, "lists an item twice; name each once")
+    return list(value)
+
+
+def _problem(check: Callable[[Any], Any], value: Any) -> str | None:
+    try:
+        check(value)
+    except AnswerError as exc:
+        return exc.problem
+    return None
+
+
+def _jinja() -> SandboxedEnvironment:
+    return SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+
+
+def _render(env: SandboxedEnvironment, value: Any, context: Mapping[str, Any]) -> Any:
+    if not isinstance(value, str) or "{" not in value:
+        return value
+    try:
+        return env.from_string(value).render(context).strip()
+    except JinjaError:
+        return None
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return bool(yaml.safe_load(value)) if value.strip() else False
+    return bool(value)
+
+
+def _choices(env: SandboxedEnvironment, raw: Any, context: Mapping[str, Any]) -> list[tuple[str, Any]] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = yaml.safe_load(_render(env, raw, context) or "[]")
+    if isinstance(raw, dict):
+        return [(str(label), value) for label, value in raw.items()]
+    if isinstance(raw, list):
+        return [(str(v[0]), v[1]) if isinstance(v, list) and len(v) == 2 else (str(v), v) for v in raw]
+    return None

@@ -1,0 +1,167 @@
+"""`scaffold new`: render an instrumented service from a template set and the org policy.
+
+The flow: resolve the template source -> load and validate its policy -> settle every answer
+(flags, answers file, defaults, prompts) and validate it -> copier copy into a staging directory
+next to the destination -> git init and a first commit -> move the finished tree into place.
+Nothing appears at the destination unless every step succeeded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import copier
+import git
+from copier.errors import CopierError
+
+from scaffold import __version__
+from scaffold.errors import AnswerError, DestinationError, GitError, TemplateError
+from scaffold.questions import Asker, load_questions, resolve_answers
+from scaffold.source import open_source
+
+__all__ = ["NewResult", "NewService", "commit_all"]
+
+_FALLBACK_AUTHOR = git.Actor("otel-scaffold", "otel-scaffold@localhost")
+
+
+@dataclass(frozen=True)
+class NewResult:
+    """What `NewService.run` produced."""
+
+    dest: Path
+    answers: Mapping[str, Any]
+    template: str
+    ref: str | None
+    commit: str | None
+    next_steps: list[str]
+
+
+@dataclass
+class NewService:
+    """One `scaffold new` operation: its options, and `run()` to carry it out.
+
+    Attributes:
+        dest: where the service goes; default ./<service_name>. Must not exist or be empty.
+        data: answers given up front (flags and answers file merged).
+        template: template source (path or git URL); None for the bundled set.
+        vcs_ref: template version (git tag or commit) for git sources.
+        use_defaults: take the default of every question not answered in `data`.
+        ask: interactive front end for the remaining questions; None means never prompt.
+        git_init: create a git repository with a first commit.
+    """
+
+    dest: Path | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+    template: str | None = None
+    vcs_ref: str | None = None
+    use_defaults: bool = False
+    ask: Asker | None = None
+    git_init: bool = True
+
+    def run(self) -> NewResult:
+        """Render the service.
+
+        Raises:
+            ScaffoldError: (a subclass) for a bad policy, answer, template, destination or git
+                failure; the destination is left untouched.
+        """
+        with open_source(self.template, self.vcs_ref) as source:
+            policy = source.policy()
+            questions = load_questions(source.config())
+            answers = resolve_answers(
+                questions, policy, self.data, use_defaults=self.use_defaults, ask=self.ask
+            )
+            dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
+            _check_destination(dest)
+            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+            try:
+                out = staging / dest.name
+                _copy(source.url, source.ref, out, answers)
+                commit = commit_all(out, _first_commit_message(answers, source.ref)) if self.git_init else None
+                if dest.exists():
+                    dest.rmdir()
+                out.rename(dest)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        return NewResult(
+            dest=dest,
+            answers=answers,
+            template=source.url,
+            ref=source.ref,
+            commit=commit,
+            next_steps=_next_steps(dest, answers),
+        )
+
+
+def _check_destination(dest: Path) -> None:
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise DestinationError(f"{dest} already exists and is not empty", hint="choose another --dest")
+    parent = dest.parent
+    if not parent.is_dir():
+        raise DestinationError(f"{parent} does not exist", hint="create it first or choose another --dest")
+    if not os.access(parent, os.W_OK):
+        raise DestinationError(f"{parent} is not writable", hint="choose another --dest")
+
+
+def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            copier.run_copy(
+                src,
+                out,
+                data=dict(answers),
+                vcs_ref=ref,
+                defaults=True,
+                unsafe=False,
+                quiet=True,
+                overwrite=True,
+            )
+    except ValueError as exc:
+        # copier's own question validators (from copier.yml) report here.
+        text = str(exc)
+        question = text.split("'")[1] if text.count("'") >= 2 else "answer"
+        raise AnswerError(question, text.split(":", 1)[-1].strip().replace("\n", " ")) from None
+    except CopierError as exc:
+        raise TemplateError(f"copier could not render the template: {exc}", hint="check the template set") from None
+
+
+def commit_all(path: Path, message: str) -> str:
+    """Initialise (if needed) a git repository at `path` and commit everything in it.
+
+    Raises:
+        GitError: git is missing or the commit failed.
+    """
+    try:
+        repo = git.Repo(path) if (path / ".git").exists() else git.Repo.init(path, initial_branch="main")
+        repo.git.add(all=True)
+        reader = repo.config_reader()
+        configured = reader.has_option("user", "name") and reader.has_option("user", "email")
+        actor = None if configured else _FALLBACK_AUTHOR
+        commit = repo.index.commit(message, author=actor, committer=actor)
+        return commit.hexsha
+    except (git.GitError, OSError) as exc:
+        raise GitError(f"could not commit in {path}: {exc}", hint="check that git is installed") from None
+
+
+def _first_commit_message(answers: Mapping[str, Any], ref: str | None) -> str:
+    version = f" {ref}" if ref else ""
+    return f"Create {answers['service_name']} from otel-scaffold{version}\n\notel-scaffold {__version__}"
+
+
+def _next_steps(dest: Path, answers: Mapping[str, Any]) -> list[str]:
+    cwd = Path.cwd()
+    where = dest.relative_to(cwd) if dest.is_relative_to(cwd) else dest
+    steps = [f"cd {where}"]
+    if answers.get("language") == "rust":
+        steps += ["cargo test", "cargo run"]
+    else:
+        steps += ["go test ./...", f"go run ./cmd/{answers['service_name']}"]
+    return steps

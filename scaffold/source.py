@@ -1,0 +1,177 @@
+"""Where a template set comes from: the bundled default, a local directory, or a git repository.
+
+copier renders from the source itself; this module gives the CLI a local view of the same
+version (copier.yml and policy.yml) so it can validate the policy and ask the questions before
+anything is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import yaml
+from packaging.version import InvalidVersion, Version
+
+from scaffold.errors import TemplateError
+from scaffold.policy import POLICY_FILE, Policy, load_policy
+
+__all__ = ["COPIER_FILE", "TemplateSource", "bundled_templates", "open_source"]
+
+COPIER_FILE = "copier.yml"
+
+_REMOTE = re.compile(r"^(\w+://|git@)|\.git$")
+
+
+def bundled_templates() -> Path:
+    """Directory of the default template set shipped with otel-scaffold."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_templates", here.parent / "templates"):
+        if (candidate / COPIER_FILE).is_file():
+            return candidate
+    raise TemplateError(
+        "the bundled templates are missing from this installation",
+        hint="reinstall otel-scaffold or pass --template",
+    )
+
+
+@dataclass(frozen=True)
+class TemplateSource:
+    """One version of a template set, readable locally.
+
+    Attributes:
+        url: what copier is given and records as `_src_path` (an absolute path or a git URL).
+        ref: the git ref copier renders (a tag or commit); None for a plain directory.
+        root: a local directory holding that version's copier.yml and policy.yml.
+    """
+
+    url: str
+    ref: str | None
+    root: Path
+
+    def policy(self) -> Policy:
+        """Load and validate this version's org policy."""
+        return load_policy(self.root / POLICY_FILE)
+
+    def config(self) -> dict[str, Any]:
+        """This version's copier.yml, with `!include` resolved as copier resolves it."""
+        return load_copier_config(self.root / COPIER_FILE)
+
+
+@contextmanager
+def open_source(src: str | None = None, ref: str | None = None) -> Iterator[TemplateSource]:
+    """Resolve a template source and make the requested version readable.
+
+    Without `src` the bundled template set is used. A git source (a URL, or a local directory that
+    is a git repository) is cloned into a temporary directory at `ref`, or at its latest PEP 440
+    tag (what copier picks by default), or at HEAD when it has no version tags.
+
+    Raises:
+        TemplateError: the source does not exist, cannot be cloned, or has no such ref.
+    """
+    if src is None:
+        root = bundled_templates()
+        yield TemplateSource(url=str(root), ref=None, root=root)
+        return
+    local = Path(src).expanduser()
+    is_remote = bool(_REMOTE.search(src)) and not local.is_dir()
+    if not is_remote and not local.is_dir():
+        raise TemplateError(
+            f"template {src!r} not found",
+            hint="pass --template with the path or git URL of a template set",
+        )
+    if not is_remote and not _is_git_root(local):
+        if not (local / COPIER_FILE).is_file():
+            raise TemplateError(f"{src!r} has no {COPIER_FILE}", hint="point --template at the root of a template set")
+        root = local.resolve()
+        yield TemplateSource(url=str(root), ref=None, root=root)
+        return
+    url = _copier_url(src) if is_remote else str(local.resolve())
+    with tempfile.TemporaryDirectory(prefix="scaffold-template-") as tmp:
+        checkout = Path(tmp) / "template"
+        try:
+            repo = git.Repo.clone_from(url.removeprefix("git+"), checkout, no_checkout=True)
+        except git.GitCommandError as exc:
+            raise TemplateError(
+                f"cannot reach template {src!r}: {_git_reason(exc)}",
+                hint="check the URL and your access to it",
+            ) from None
+        chosen = ref or latest_version_tag(repo) or "HEAD"
+        try:
+            repo.git.checkout(chosen, "--")
+        except git.GitCommandError:
+            raise TemplateError(f"template {src!r} has no version {chosen!r}", hint="pick an existing tag or commit") from None
+        if not (checkout / COPIER_FILE).is_file():
+            raise TemplateError(f"{src!r} at {chosen} has no {COPIER_FILE}", hint="point --template at a template set")
+        resolved = chosen if ref or chosen != "HEAD" else repo.head.commit.hexsha
+        yield TemplateSource(url=url, ref=resolved, root=checkout)
+        repo.close()
+
+
+def latest_version_tag(repo: git.Repo) -> str | None:
+    """The highest PEP 440 version tag of a repository, as copier would choose it."""
+    best: tuple[Version, str] | None = None
+    for tag in repo.tags:
+        try:
+            version = Version(tag.name)
+        except InvalidVersion:
+            continue
+        if version.is_prerelease:
+            continue
+        if best is None or version > best[0]:
+            best = (version, tag.name)
+    return best[1] if best else None
+
+
+def load_copier_config(path: Path) -> dict[str, Any]:
+    """Read a copier.yml, resolving `!include` relative to its directory like copier does."""
+    root = path.parent.resolve()
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def _include(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
+        pattern = str(loader.construct_scalar(node))  # type: ignore[arg-type]
+        docs: list[Any] = []
+        for included in sorted(root.glob(pattern)):
+            docs.extend(d for d in yaml.safe_load_all(included.read_text(encoding="utf-8")) if d)
+        return docs
+
+    _Loader.add_constructor("!include", _include)
+    try:
+        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader) if d]  # noqa: S506
+    except FileNotFoundError:
+        raise TemplateError(f"{path} not found", hint="point --template at the root of a template set") from None
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"{path} is not valid YAML ({exc})", hint="fix the template's copier.yml") from None
+    merged: dict[str, Any] = {}
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise TemplateError(f"{path} must be a mapping", hint="fix the template's copier.yml")
+        merged.update(doc)
+    return merged
+
+
+def _copier_url(url: str) -> str:
+    """Spell a git URL so copier knows it is one (it recognises `git+` and `.git`)."""
+    if url.startswith(("git+", "git@", "gh:", "gl:")) or url.endswith(".git"):
+        return url
+    return f"git+{url}"
+
+
+def _is_git_root(path: Path) -> bool:
+    return (path / ".git").exists() or (path / "HEAD").is_file() and (path / "refs").is_dir()
+
+
+def _git_reason(exc: git.GitCommandError) -> str:
+    lines = [ln.strip() for ln in str(exc.stderr or exc).splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if "fatal:" in ln]
+    reason = (fatal or lines or ["git failed"])[-1]
+    return reason.split("fatal:", 1)[-1].strip().strip("'")
+

@@ -1,0 +1,70 @@
+"""Shared fixtures: isolated git config, the bundled template set, toolchain checks."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.render import NewResult, NewService
+from scaffold.source import bundled_templates
+
+ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _git_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Give the test session its own git config so nothing depends on the machine's."""
+    home = tmp_path_factory.mktemp("git-home")
+    config = home / ".gitconfig"
+    config.write_text(
+        "[user]\n\tname = Scaffold Tests\n\temail = tests@example.invalid\n"
+        "[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n",
+        encoding="utf-8",
+    )
+    saved = {k: os.environ.get(k) for k in ("GIT_CONFIG_GLOBAL", "GIT_CONFIG_NOSYSTEM")}
+    os.environ["GIT_CONFIG_GLOBAL"] = str(config)
+    os.environ["GIT_CONFIG_NOSYSTEM"] = "1"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def templates() -> Path:
+    return bundled_templates()
+
+
+def require_tool(*tools: str) -> None:
+    """Skip when a toolchain is missing; under CI=true a missing toolchain is a failure."""
+    for tool in tools:
+        if shutil.which(tool) is None:
+            message = f"{tool} is not installed; the render+compile tier needs it"
+            if IN_CI:
+                pytest.fail(f"{message} (CI=true never skips it)")
+            pytest.skip(message)
+
+
+def run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: int = 900) -> str:
+    """Run a command, failing the test with its output when it exits non-zero."""
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.run(
+        list(cmd), cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"`{' '.join(cmd)}` failed in {cwd} ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def render(dest: Path, template: str | None = None, git_init: bool = False, **data: Any) -> NewResult:
+    """Render a service non-interactively from the bundled (or given) template set."""
+    return NewService(dest=dest, data=data, template=template, use_defaults=True, git_init=git_init).run()

@@ -1,0 +1,182 @@
+"""Answers: every way of giving them passes the same validators; hostile ones are refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.errors import AnswerError
+from scaffold.policy import Policy, load_policy
+from scaffold.questions import (
+    Prompt,
+    Question,
+    load_answers_file,
+    load_questions,
+    parse_data,
+    resolve_answers,
+    validate_answer,
+)
+from scaffold.source import load_copier_config
+
+
+@pytest.fixture(scope="module")
+def policy(templates: Path) -> Policy:
+    return load_policy(templates)
+
+
+@pytest.fixture(scope="module")
+def questions(templates: Path) -> list[Question]:
+    return load_questions(load_copier_config(templates / "copier.yml"))
+
+
+def check(name: str, value: Any, policy: Policy, **answers: Any) -> Any:
+    return validate_answer(Question(name=name), value, policy, answers)
+
+
+def test_questions_come_from_copier_yml_in_order(questions: list[Question]) -> None:
+    names = [q.name for q in questions if q.when is not False]
+    assert names[:3] == ["service_name", "language", "module"]
+    assert "policy" not in names and "effective_sampling_ratio" not in names
+
+
+HOSTILE = [
+    ("service_name", 'pay"ments', "does not match"),
+    ("service_name", "payments\napi", "does not match"),
+    ("service_name", "../etc", "does not match"),
+    ("service_name", "paymënts", "does not match"),
+    ("service_name", "Payments", "does not match"),
+    ("service_name", "a" * 41, "use at most 40"),
+    ("service_name", "func", "reserved word"),
+    ("service_name", "type", "reserved word"),
+    ("service_name", "self", "reserved word"),
+    ("service_name", "std", "reserved word"),
+    ("service_name", "con", "reserved file name"),
+    ("service_name", "", "does not match"),
+    ("module", "payments", "lowercase domain"),
+    ("module", "GitHub.com/acme/x", "lowercase domain"),
+    ("module", "github.com/acme/../x", "invalid path element"),
+    ("module", "github.com//x", "invalid path element"),
+    ("module", "github.com/acme/x/", "invalid path element"),
+    ("module", "github.com/acme/x y", "invalid path element"),
+    ("module", 'github.com/acme/"x', "invalid path element"),
+    ("module", " github.com/acme/x", "not a Go module path"),
+    ("module", "github.com/" + "a" * 200, "not a Go module path"),
+    ("description", 'say "hi"', "must not contain '\"'"),
+    ("description", "back\\slash", "must not contain"),
+    ("description", "tick`", "must not contain"),
+    ("description", "two\nlines", "control character U+000A"),
+    ("description", "bidi \u202e override", "U+202E"),
+    ("description", "line\u2028sep", "U+2028"),
+    ("description", "x" * 121, "at most 120"),
+    ("description", "   ", "must not be empty"),
+    ("team", "Team A", "not a team name"),
+    ("owner", "a b", "not a contact"),
+    ("environment", "qa", "not an org environment"),
+    ("boundaries", ["http_client", "kafka"], "not a boundary"),
+    ("boundaries", ["grpc_server", "grpc_server"], "twice"),
+    ("boundaries", {"a": 1}, "must be a list"),
+    ("sampling_ratio", "2", "not a number from"),
+    ("sampling_ratio", "0.001", "outside the org range"),
+    ("sampling_ratio", "nan", "not a number from"),
+    ("sampling_ratio", "1e-1", "not a number from"),
+    ("exporter_protocol", "thrift", "not an OTLP protocol"),
+    ("language", "java", "not supported"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "words"), HOSTILE, ids=[f"{h[0]}:{h[1]!r:.20}" for h in HOSTILE])
+def test_hostile_answers_are_refused_with_a_clear_message(name: str, value: Any, words: str, policy: Policy) -> None:
+    with pytest.raises(AnswerError) as info:
+        check(name, value, policy)
+    assert words in str(info.value)
+    assert "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{name}: ")
+
+
+ACCEPTED = [
+    ("service_name", "payments-api", "payments-api"),
+    ("service_name", "a" * 40, "a" * 40),
+    ("module", "github.com/acme/payments-api/v2", "github.com/acme/payments-api/v2"),
+    ("module", "example.com/x.y_z~w", "example.com/x.y_z~w"),
+    ("description", "Zahlungen für Händler 💳 it's fine", "Zahlungen für Händler 💳 it's fine"),
+    ("boundaries", "database,grpc_server", ["grpc_server", "database"]),
+    ("boundaries", [], []),
+    ("sampling_ratio", "", ""),
+    ("sampling_ratio", "0.250", "0.25"),
+    ("sampling_ratio", "1", "1"),
+    ("sampling_ratio", 0.5, "0.5"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "expected"), ACCEPTED)
+def test_good_answers_are_normalised(name: str, value: Any, expected: Any, policy: Policy) -> None:
+    assert check(name, value, policy) == expected
+
+
+def test_choosing_the_policy_ratio_is_not_an_override(policy: Policy) -> None:
+    assert check("sampling_ratio", "0.1", policy, environment="prod") == ""
+    assert check("sampling_ratio", "0.1", policy, environment="dev") == "0.1"
+
+
+def test_parse_data() -> None:
+    assert parse_data(["a=1", "b=[x, y]", "c= spaced = value "]) == {"a": "1", "b": ["x", "y"], "c": "spaced = value"}
+    with pytest.raises(AnswerError, match="KEY=VALUE"):
+        parse_data(["novalue"])
+
+
+def test_answers_file_accepts_copier_answers(tmp_path: Path) -> None:
+    path = tmp_path / "answers.yml"
+    path.write_text("_src_path: x\n_commit: v1\nservice_name: svc\n", encoding="utf-8")
+    assert load_answers_file(path) == {"service_name": "svc"}
+    path.write_text("- a\n", encoding="utf-8")
+    with pytest.raises(AnswerError, match="mapping"):
+        load_answers_file(path)
+    path.write_text("a: [\n", encoding="utf-8")
+    with pytest.raises(AnswerError, match="not readable YAML"):
+        load_answers_file(path)
+
+
+def test_defaults_come_from_the_policy(questions: list[Question], policy: Policy) -> None:
+    answers = resolve_answers(questions, policy, {"service_name": "orders"}, use_defaults=True, ask=None)
+    assert answers["module"] == "github.com/acme/orders"
+    assert answers["team"] == policy.raw["org"]["default_team"]
+    assert answers["environment"] == policy.raw["default_environment"]
+    assert answers["exporter_protocol"] == policy.raw["exporter"]["protocol"]
+    assert answers["sampling_ratio"] == ""
+
+
+def test_rust_is_not_asked_for_a_module(questions: list[Question], policy: Policy) -> None:
+    answers = resolve_answers(questions, policy, {"service_name": "orders", "language": "rust"}, use_defaults=True, ask=None)
+    assert "module" not in answers
+
+
+def test_missing_answer_without_terminal(questions: list[Question], policy: Policy) -> None:
+    with pytest.raises(AnswerError, match="no answer given; pass --data service_name=VALUE"):
+        resolve_answers(questions, policy, {}, use_defaults=False, ask=None)
+    with pytest.raises(AnswerError, match="no answer given"):
+        resolve_answers(questions, policy, {}, use_defaults=True, ask=None)
+
+
+def test_unknown_answer_is_refused(questions: list[Question], policy: Policy) -> None:
+    with pytest.raises(AnswerError, match="not a question of this template"):
+        resolve_answers(questions, policy, {"service_name": "x", "colour": "red"}, use_defaults=True, ask=None)
+
+
+def test_prompts_get_policy_defaults_and_validation(questions: list[Question], policy: Policy) -> None:
+    seen: dict[str, Prompt] = {}
+
+    def ask(prompt: Prompt) -> Any:
+        seen[prompt.name] = prompt
+        if prompt.name == "service_name":
+            assert prompt.validate("Bad Name") is not None
+            assert prompt.validate("good-name") is None
+            return "good-name"
+        return prompt.default
+
+    answers = resolve_answers(questions, policy, {}, use_defaults=False, ask=ask)
+    assert answers["module"] == "github.com/acme/good-name"
+    assert seen["environment"].choices == [("dev", "dev"), ("staging", "staging"), ("prod", "prod")]
+    assert seen["boundaries"].multiselect
+    assert "1.0 in dev" in seen["sampling_ratio"].message

@@ -20,14 +20,17 @@ def ask(prompt: Prompt) -> Any:
 
     if prompt.multiselect and prompt.choices:
         selected = set(prompt.default or [])
-        choices = [questionary.Choice(label, value, checked=value in selected) for label, value in prompt.choices]
+        choices = [
+            questionary.Choice(label, value, checked=value in selected)
+            for label, value in prompt.choices
+        ]
         question = questionary.checkbox(prompt.message, choices=choices, validate=validate)
     elif prompt.choices:
         choices = [questionary.Choice(label, value) for label, value in prompt.choices]
-        default = next((c for c in choices if c.value == prompt.default), None)
-        question = questionary.select(prompt.message, choices=choices, default=default)
+        chosen = next((c for c in choices if c.value == prompt.default), None)
+        question = questionary.select(prompt.message, choices=choices, default=chosen)
     else:
-        default = "" if prompt.default is None else str(prompt.default)
-        question = questionary.text(prompt.message, default=default, validate=validate)
+        text = "" if prompt.default is None else str(prompt.default)
+        question = questionary.text(prompt.message, default=text, validate=validate)
     answer = question.unsafe_ask()
     return answer

@@ -56,9 +56,23 @@ def cli() -> None:
 @click.argument("name", required=False)
 @click.option("--lang", type=click.Choice(["go", "rust"]), help="Language of the service.")
 @click.option("--dest", type=click.Path(path_type=Path), help="Output directory [default: ./NAME].")
-@click.option("--template", "template", metavar="SRC", help="Template set: a path or git URL [default: bundled].")
-@click.option("--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag].")
-@click.option("-d", "--data", "data", multiple=True, metavar="KEY=VALUE", help="Answer a question; repeatable.")
+@click.option(
+    "--template",
+    "template",
+    metavar="SRC",
+    help="Template set: a path or git URL [default: bundled].",
+)
+@click.option(
+    "--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag]."
+)
+@click.option(
+    "-d",
+    "--data",
+    "data",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Answer a question; repeatable.",
+)
 @click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers.")
 @click.option("--defaults", is_flag=True, help="Take the default of every question not answered.")
 @click.option("--no-git", is_flag=True, help="Do not create a git repository and first commit.")
@@ -131,9 +145,13 @@ def policy_validate(path: Path | None) -> None:
     raw = loaded.raw
     ratios = ", ".join(f"{env} {loaded.sampling_ratio(env):g}" for env in loaded.environments)
     click.echo(f"{loaded.path}: valid")
-    click.echo(f"  attributes: {len(raw['attributes'])} registered, {len(raw['resource']['required'])} required")
+    click.echo(
+        f"  attributes: {len(raw['attributes'])} registered, {len(raw['resource']['required'])} required"
+    )
     click.echo(f"  sampling: parentbased_traceidratio, {ratios}")
-    click.echo(f"  exporter: {raw['exporter']['protocol']}, timeout {raw['exporter']['timeout_ms']} ms")
+    click.echo(
+        f"  exporter: {raw['exporter']['protocol']}, timeout {raw['exporter']['timeout_ms']} ms"
+    )
 
 
 def main() -> None:

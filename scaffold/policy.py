@@ -110,10 +110,18 @@ def load_policy(path: Path | str) -> Policy:
     except FileNotFoundError:
         raise PolicyError(
             path,
-            [PolicyProblem("file", "not found", f"create it or point at a template set with a {POLICY_FILE}")],
+            [
+                PolicyProblem(
+                    "file",
+                    "not found",
+                    f"create it or point at a template set with a {POLICY_FILE}",
+                )
+            ],
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(path, [PolicyProblem("file", f"cannot be read ({exc})", "check the file")]) from exc
+        raise PolicyError(
+            path, [PolicyProblem("file", f"cannot be read ({exc})", "check the file")]
+        ) from exc
     return parse_policy(text, path)
 
 
@@ -125,7 +133,9 @@ def parse_policy(text: str, path: Path | str = POLICY_FILE) -> Policy:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "file"
         problem = getattr(exc, "problem", None) or "is not valid YAML"
-        raise PolicyError(path, [PolicyProblem(where, str(problem), "fix the YAML syntax")]) from None
+        raise PolicyError(
+            path, [PolicyProblem(where, str(problem), "fix the YAML syntax")]
+        ) from None
     problems = validate_policy(raw)
     if problems:
         raise PolicyError(path, problems)
@@ -146,7 +156,9 @@ class _Checker:
 
     def run(self) -> Iterator[PolicyProblem]:
         if not isinstance(self.raw, dict):
-            yield PolicyProblem("policy", "must be a mapping of sections", "start from templates/policy.yml")
+            yield PolicyProblem(
+                "policy", "must be a mapping of sections", "start from templates/policy.yml"
+            )
             return
         self._known(self.raw, "", _TOP_LEVEL)
         self._version()
@@ -181,7 +193,9 @@ class _Checker:
         for key in node:
             if key not in allowed:
                 name = f"{prefix}{key}"
-                self._add(name, "is not a policy field", f"remove it or use one of: {', '.join(allowed)}")
+                self._add(
+                    name, "is not a policy field", f"remove it or use one of: {', '.join(allowed)}"
+                )
 
     def _section(self, name: str) -> dict[str, Any] | None:
         node = self._get(name)
@@ -201,7 +215,7 @@ class _Checker:
         if value is _MISSING:
             self._add(field, "is missing", f"set it to {what}")
             return _MISSING
-        if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
             self._add(field, f"must be {what} (got {value!r})", f"set it to {what}")
             return _MISSING
         return value
@@ -275,7 +289,9 @@ class _Checker:
             return
         self._text("org.name", _IDENT, "a lowercase identifier such as `acme`")
         self._text("org.namespace", _NAMESPACE, "a lowercase namespace such as `acme`")
-        self._text("org.module_prefix", _MODULE_PREFIX, "a Go module path prefix such as `github.com/acme`")
+        self._text(
+            "org.module_prefix", _MODULE_PREFIX, "a Go module path prefix such as `github.com/acme`"
+        )
         self._text("org.default_team", _TEAM, "a team name of lowercase letters, digits and dashes")
         self._text("org.default_owner", _OWNER, "a contact such as `platform@acme.example`")
 
@@ -287,10 +303,18 @@ class _Checker:
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
-                self._add("service.name_pattern", f"is not a valid regular expression ({exc})", "fix the pattern")
+                self._add(
+                    "service.name_pattern",
+                    f"is not a valid regular expression ({exc})",
+                    "fix the pattern",
+                )
             else:
                 if not (pattern.startswith("^") and pattern.endswith("$")):
-                    self._add("service.name_pattern", "must be anchored", "start it with ^ and end it with $")
+                    self._add(
+                        "service.name_pattern",
+                        "must be anchored",
+                        "start it with ^ and end it with $",
+                    )
                 for bad in ("a/b", "a b", 'a"b', "A.."):
                     if compiled.match(bad):
                         self._add(
@@ -311,7 +335,11 @@ class _Checker:
         for placeholder in SPAN_PLACEHOLDERS:
             rest = rest.replace(placeholder, "")
         if "{method}" not in value:
-            self._add("span_naming.http_server", "must contain {method}", "use a pattern such as `{method} {route}`")
+            self._add(
+                "span_naming.http_server",
+                "must contain {method}",
+                "use a pattern such as `{method} {route}`",
+            )
         elif "{" in rest or "}" in rest or _UNSAFE_TEXT.search(value):
             self._add(
                 "span_naming.http_server",
@@ -351,12 +379,25 @@ class _Checker:
             names.add(name)
             idents[ident] = name
             if name.startswith(("service.", "deployment.", "telemetry.", "http.", "url.")):
-                self._add(f"{where}.name", f"{name!r} is a semantic-convention name", "register only org attributes")
+                self._add(
+                    f"{where}.name",
+                    f"{name!r} is a semantic-convention name",
+                    "register only org attributes",
+                )
             kind = entry.get("type")
             if kind not in ATTRIBUTE_TYPES:
-                self._add(f"{where}.type", f"{kind!r} is not an attribute type", f"use one of: {', '.join(ATTRIBUTE_TYPES)}")
+                self._add(
+                    f"{where}.type",
+                    f"{kind!r} is not an attribute type",
+                    f"use one of: {', '.join(ATTRIBUTE_TYPES)}",
+                )
             brief = entry.get("brief")
-            if not isinstance(brief, str) or not brief.strip() or _UNSAFE_TEXT.search(brief) or len(brief) > 200:
+            if (
+                not isinstance(brief, str)
+                or not brief.strip()
+                or _UNSAFE_TEXT.search(brief)
+                or len(brief) > 200
+            ):
                 self._add(
                     f"{where}.brief",
                     "must be one line of plain text (no quotes, backslashes or backticks, at most 200 characters)",
@@ -367,27 +408,46 @@ class _Checker:
     def _resource(self, registry: set[str]) -> None:
         if self._section("resource") is None:
             return
-        required = self._list("resource.required", item=lambda n: None if _ATTRIBUTE_NAME.match(n) else "is not an attribute name")
+        required = self._list(
+            "resource.required",
+            item=lambda n: None if _ATTRIBUTE_NAME.match(n) else "is not an attribute name",
+        )
         for name in BUILTIN_RESOURCE_ATTRIBUTES:
             if required and name not in required:
                 self._add("resource.required", f"must include {name}", f"add {name}")
         for name in required:
             if name not in BUILTIN_RESOURCE_ATTRIBUTES and name not in registry:
-                self._add("resource.required", f"{name!r} is not in the attribute registry", "add it under `attributes:`")
+                self._add(
+                    "resource.required",
+                    f"{name!r} is not in the attribute registry",
+                    "add it under `attributes:`",
+                )
         org = self._get("org.name")
         if isinstance(org, str):
             for suffix in ("team", "owner"):
                 key = f"{org}.{suffix}"
                 if key not in registry:
-                    self._add("attributes", f"must register {key!r} (services set it from their answers)", f"add `- name: {key}`")
+                    self._add(
+                        "attributes",
+                        f"must register {key!r} (services set it from their answers)",
+                        f"add `- name: {key}`",
+                    )
                 if required and key not in required:
                     self._add("resource.required", f"must include {key!r}", f"add {key}")
 
     def _environments_and_sampling(self) -> None:
-        envs = self._list("environments", item=lambda e: None if _TEAM.match(e) else "is not a lowercase name", min_items=1)
+        envs = self._list(
+            "environments",
+            item=lambda e: None if _TEAM.match(e) else "is not a lowercase name",
+            min_items=1,
+        )
         default = self._value("default_environment", str, "one of the environments")
         if default is not _MISSING and envs and default not in envs:
-            self._add("default_environment", f"{default!r} is not in environments", f"use one of: {', '.join(envs)}")
+            self._add(
+                "default_environment",
+                f"{default!r} is not in environments",
+                f"use one of: {', '.join(envs)}",
+            )
         if self._section("sampling") is None:
             return
         low = self._ratio("sampling.min_ratio")
@@ -401,11 +461,19 @@ class _Checker:
         if per_env is _MISSING:
             return
         if not isinstance(per_env, dict):
-            self._add("sampling.environments", "must be a mapping of environment: ratio", "write `prod: 0.1`")
+            self._add(
+                "sampling.environments",
+                "must be a mapping of environment: ratio",
+                "write `prod: 0.1`",
+            )
             return
         for env in per_env:
             if envs and env not in envs:
-                self._add(f"sampling.environments.{env}", "is not a declared environment", f"use one of: {', '.join(envs)}")
+                self._add(
+                    f"sampling.environments.{env}",
+                    "is not a declared environment",
+                    f"use one of: {', '.join(envs)}",
+                )
             else:
                 self._ratio(f"sampling.environments.{env}", *bounds)
 
@@ -414,7 +482,9 @@ class _Checker:
             return
         protocol = self._value("exporter.protocol", str, "grpc or http/protobuf")
         if protocol is not _MISSING and protocol not in PROTOCOLS:
-            self._add("exporter.protocol", f"{protocol!r} is not supported", "use grpc or http/protobuf")
+            self._add(
+                "exporter.protocol", f"{protocol!r} is not supported", "use grpc or http/protobuf"
+            )
         endpoints = self._section("exporter.endpoints")
         if endpoints is not None:
             for proto in PROTOCOLS:
@@ -426,20 +496,33 @@ class _Checker:
             maximum = self._int("exporter.retry.max_interval_ms", 1, 300_000)
             elapsed = self._int("exporter.retry.max_elapsed_ms", 1, 600_000)
             if _MISSING not in (initial, maximum) and initial > maximum:
-                self._add("exporter.retry.initial_interval_ms", "is greater than max_interval_ms", "lower it")
+                self._add(
+                    "exporter.retry.initial_interval_ms",
+                    "is greater than max_interval_ms",
+                    "lower it",
+                )
             if _MISSING not in (maximum, elapsed) and maximum > elapsed:
-                self._add("exporter.retry.max_interval_ms", "is greater than max_elapsed_ms", "lower it")
+                self._add(
+                    "exporter.retry.max_interval_ms", "is greater than max_elapsed_ms", "lower it"
+                )
         if self._section("exporter.batch") is not None:
             queue = self._int("exporter.batch.max_queue_size", 1, 1_000_000)
             batch = self._int("exporter.batch.max_export_batch_size", 1, 1_000_000)
             self._int("exporter.batch.schedule_delay_ms", 1, 60_000)
             if _MISSING not in (queue, batch) and batch > queue:
-                self._add("exporter.batch.max_export_batch_size", "is larger than max_queue_size", "lower it")
+                self._add(
+                    "exporter.batch.max_export_batch_size",
+                    "is larger than max_queue_size",
+                    "lower it",
+                )
 
     def _http(self) -> None:
         if self._section("http") is None:
             return
-        self._list("http.untraced_routes", item=lambda r: None if _ROUTE.match(r) else "is not a path like /healthz")
+        self._list(
+            "http.untraced_routes",
+            item=lambda r: None if _ROUTE.match(r) else "is not a path like /healthz",
+        )
         header = lambda h: None if _HEADER.match(h) else "is not a lowercase header name"  # noqa: E731
         captured = self._list("http.captured_request_headers", item=header)
         redacted = self._list("http.redacted_headers", item=header, min_items=1)
@@ -449,7 +532,10 @@ class _Checker:
                 f"{name!r} is also in redacted_headers",
                 "remove it from captured_request_headers (redacted headers are never recorded)",
             )
-        self._list("http.redacted_query_params", item=lambda q: None if _QUERY_PARAM.match(q) else "is not a query parameter name")
+        self._list(
+            "http.redacted_query_params",
+            item=lambda q: None if _QUERY_PARAM.match(q) else "is not a query parameter name",
+        )
 
     def _logs(self) -> None:
         if self._section("logs") is None:
@@ -469,7 +555,11 @@ class _Checker:
         for lang in ("go", "rust"):
             value = self._value(f"verify.{lang}", str, "a shell command")
             if value is not _MISSING and not value.strip():
-                self._add(f"verify.{lang}", "is empty", "give the command that proves a service still works")
+                self._add(
+                    f"verify.{lang}",
+                    "is empty",
+                    "give the command that proves a service still works",
+                )
 
 
 class _Missing:
@@ -487,8 +577,12 @@ _SECTIONS: dict[str, Mapping[str, Any]] = {
     "sampling": dict.fromkeys(("ratio", "min_ratio", "max_ratio", "environments")),
     "exporter": dict.fromkeys(("protocol", "endpoints", "timeout_ms", "retry", "batch")),
     "exporter.endpoints": dict.fromkeys(PROTOCOLS),
-    "exporter.retry": dict.fromkeys(("enabled", "initial_interval_ms", "max_interval_ms", "max_elapsed_ms")),
-    "exporter.batch": dict.fromkeys(("max_queue_size", "max_export_batch_size", "schedule_delay_ms")),
+    "exporter.retry": dict.fromkeys(
+        ("enabled", "initial_interval_ms", "max_interval_ms", "max_elapsed_ms")
+    ),
+    "exporter.batch": dict.fromkeys(
+        ("max_queue_size", "max_export_batch_size", "schedule_delay_ms")
+    ),
     "http": dict.fromkeys(
         ("untraced_routes", "captured_request_headers", "redacted_headers", "redacted_query_params")
     ),

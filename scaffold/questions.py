@@ -10,6 +10,7 @@ source and must never break it.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
@@ -41,24 +42,103 @@ LANGUAGES = ("go", "rust")
 BOUNDARIES = ("http_client", "grpc_server", "grpc_client", "database", "messaging")
 
 GO_KEYWORDS = frozenset(
-    "break case chan const continue default defer else fallthrough for func go goto if import "
-    "interface map package range return select struct switch type var".split()
+    [
+        "break",
+        "case",
+        "chan",
+        "const",
+        "continue",
+        "default",
+        "defer",
+        "else",
+        "fallthrough",
+        "for",
+        "func",
+        "go",
+        "goto",
+        "if",
+        "import",
+        "interface",
+        "map",
+        "package",
+        "range",
+        "return",
+        "select",
+        "struct",
+        "switch",
+        "type",
+        "var",
+    ]
 )
 RUST_KEYWORDS = frozenset(
-    "as async await break const continue crate dyn else enum extern false fn for if impl in let "
-    "loop match mod move mut pub ref return self static struct super trait true type unsafe use "
-    "where while abstract become box do final macro override priv typeof unsized virtual yield "
-    "try gen union".split()
+    [
+        "as",
+        "async",
+        "await",
+        "break",
+        "const",
+        "continue",
+        "crate",
+        "dyn",
+        "else",
+        "enum",
+        "extern",
+        "false",
+        "fn",
+        "for",
+        "if",
+        "impl",
+        "in",
+        "let",
+        "loop",
+        "match",
+        "mod",
+        "move",
+        "mut",
+        "pub",
+        "ref",
+        "return",
+        "self",
+        "static",
+        "struct",
+        "super",
+        "trait",
+        "true",
+        "type",
+        "unsafe",
+        "use",
+        "where",
+        "while",
+        "abstract",
+        "become",
+        "box",
+        "do",
+        "final",
+        "macro",
+        "override",
+        "priv",
+        "typeof",
+        "unsized",
+        "virtual",
+        "yield",
+        "try",
+        "gen",
+        "union",
+    ]
 )
 # Package names cargo refuses because they clash with the standard library or its tools.
-CARGO_RESERVED = frozenset("std core alloc proc_macro test build deps examples incremental".split())
+CARGO_RESERVED = frozenset(
+    ["std", "core", "alloc", "proc_macro", "test", "build", "deps", "examples", "incremental"]
+)
 
 _MODULE_ELEMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 _MODULE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
 _TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
 _RATIO = re.compile(r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})$")
-_WINDOWS_RESERVED = frozenset("con prn aux nul com1 com2 com3 com4 lpt1 lpt2 lpt3".split())
+_WINDOWS_RESERVED = frozenset(
+    ["con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "lpt1", "lpt2", "lpt3"]
+)
 _UNSAFE_CHARS = frozenset('"\\`')
 # Unicode categories that never belong in a one-line description: controls, format characters
 # (bidi overrides make rustc refuse the file), separators of lines and paragraphs, unassigned.
@@ -120,7 +200,9 @@ def parse_data(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise AnswerError(item, "is not KEY=VALUE; write it like --data module=example.com/team/svc")
+            raise AnswerError(
+                item, "is not KEY=VALUE; write it like --data module=example.com/team/svc"
+            )
         value = value.strip()
         if value.startswith("["):
             try:
@@ -140,7 +222,9 @@ def load_answers_file(path: Path | str) -> dict[str, Any]:
     except FileNotFoundError:
         raise AnswerError("--data-file", f"{path} not found; check the path") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise AnswerError("--data-file", f"{path} is not readable YAML ({exc.__class__.__name__}); fix it") from None
+        raise AnswerError(
+            "--data-file", f"{path} is not readable YAML ({exc.__class__.__name__}); fix it"
+        ) from None
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -189,7 +273,9 @@ def resolve_answers(
             answers[question.name] = check(default)
         elif ask is None or use_defaults:
             how = "" if use_defaults else ", --data-file, or --defaults"
-            raise AnswerError(question.name, f"no answer given; pass --data {question.name}=VALUE{how}")
+            raise AnswerError(
+                question.name, f"no answer given; pass --data {question.name}=VALUE{how}"
+            )
         else:
             prompt = Prompt(
                 name=question.name,
@@ -197,7 +283,7 @@ def resolve_answers(
                 default=default,
                 choices=choices,
                 multiselect=question.multiselect,
-                validate=lambda v, c=check: _problem(c, v),
+                validate=functools.partial(_problem, check),
             )
             answers[question.name] = check(ask(prompt))
     return answers
@@ -223,10 +309,14 @@ def validate_answer(
         allowed = [v for _, v in choices or []]
         for item in value:
             if allowed and item not in allowed:
-                raise AnswerError(question.name, f"{item!r} is not one of {', '.join(map(str, allowed))}")
+                raise AnswerError(
+                    question.name, f"{item!r} is not one of {', '.join(map(str, allowed))}"
+                )
         return value
     if choices and value not in [v for _, v in choices]:
-        raise AnswerError(question.name, f"{value!r} is not one of {', '.join(str(v) for _, v in choices)}")
+        raise AnswerError(
+            question.name, f"{value!r} is not one of {', '.join(str(v) for _, v in choices)}"
+        )
     if question.type == "str":
         return _one_line(question.name, value, 200)
     return value
@@ -235,11 +325,13 @@ def validate_answer(
 # -- rules -----------------------------------------------------------------------------------
 
 
-def _service_name(name: str, value: Any, policy: Policy, _: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _service_name(name: str, raw: Any, policy: Policy, _: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     limit = policy.max_name_length
     if len(value) > limit:
-        raise AnswerError(name, f"{value[:20]!r}... is {len(value)} characters; use at most {limit}")
+        raise AnswerError(
+            name, f"{value[:20]!r}... is {len(value)} characters; use at most {limit}"
+        )
     if not policy.name_pattern.match(value):
         raise AnswerError(
             name,
@@ -248,27 +340,31 @@ def _service_name(name: str, value: Any, policy: Policy, _: Mapping[str, Any]) -
         )
     snake = value.replace("-", "_")
     if value in GO_KEYWORDS or snake in RUST_KEYWORDS or snake in CARGO_RESERVED:
-        raise AnswerError(name, f"{value!r} is a reserved word in Go, Rust or cargo; pick another name")
+        raise AnswerError(
+            name, f"{value!r} is a reserved word in Go, Rust or cargo; pick another name"
+        )
     if value in _WINDOWS_RESERVED:
         raise AnswerError(name, f"{value!r} is a reserved file name on Windows; pick another name")
     return value
 
 
-def _language(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _language(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     if value not in LANGUAGES:
         raise AnswerError(name, f"{value!r} is not supported; use one of: {', '.join(LANGUAGES)}")
     return value
 
 
-def _module(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _module(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     hint = "use a Go module path like github.com/acme/payments-api"
     if len(value) > 200 or value != value.strip() or not value:
         raise AnswerError(name, f"{value[:40]!r} is not a Go module path; {hint}")
     elements = value.split("/")
     if not _MODULE_HOST.match(elements[0]):
-        raise AnswerError(name, f"{value!r} must start with a lowercase domain such as github.com; {hint}")
+        raise AnswerError(
+            name, f"{value!r} must start with a lowercase domain such as github.com; {hint}"
+        )
     for element in elements[1:]:
         if (
             not _MODULE_ELEMENT.match(element)
@@ -284,24 +380,32 @@ def _description(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> st
     return _one_line(name, value, MAX_DESCRIPTION)
 
 
-def _team(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _team(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     if not _TEAM.match(value):
-        raise AnswerError(name, f"{value[:40]!r} is not a team name; use lowercase letters, digits and dashes")
+        raise AnswerError(
+            name, f"{value[:40]!r} is not a team name; use lowercase letters, digits and dashes"
+        )
     return value
 
 
-def _owner(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _owner(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     if not _OWNER.match(value):
-        raise AnswerError(name, f"{value[:40]!r} is not a contact; use letters, digits and . _ + @ - (like team@acme.example)")
+        raise AnswerError(
+            name,
+            f"{value[:40]!r} is not a contact; use letters, digits and . _ + @ - (like team@acme.example)",
+        )
     return value
 
 
-def _environment(name: str, value: Any, policy: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _environment(name: str, raw: Any, policy: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     if value not in policy.environments:
-        raise AnswerError(name, f"{value!r} is not an org environment; use one of: {', '.join(policy.environments)}")
+        raise AnswerError(
+            name,
+            f"{value!r} is not an org environment; use one of: {', '.join(policy.environments)}",
+        )
     return value
 
 
@@ -309,7 +413,9 @@ def _boundaries(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> lis
     items = _as_list(name, value)
     for item in items:
         if item not in BOUNDARIES:
-            raise AnswerError(name, f"{item!r} is not a boundary; use any of: {', '.join(BOUNDARIES)}")
+            raise AnswerError(
+                name, f"{item!r} is not a boundary; use any of: {', '.join(BOUNDARIES)}"
+            )
     return [b for b in BOUNDARIES if b in items]
 
 
@@ -334,10 +440,12 @@ def _sampling_ratio(name: str, value: Any, policy: Policy, answers: Mapping[str,
     return "0" if normal == "" else normal
 
 
-def _protocol(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
-    value = _text(name, value)
+def _protocol(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
     if value not in PROTOCOLS:
-        raise AnswerError(name, f"{value!r} is not an OTLP protocol; use one of: {', '.join(PROTOCOLS)}")
+        raise AnswerError(
+            name, f"{value!r} is not an OTLP protocol; use one of: {', '.join(PROTOCOLS)}"
+        )
     return value
 
 
@@ -365,8 +473,8 @@ def _text(name: str, value: Any) -> str:
     return str(value)
 
 
-def _one_line(name: str, value: Any, limit: int) -> str:
-    value = _text(name, value)
+def _one_line(name: str, raw: Any, limit: int) -> str:
+    value = _text(name, raw)
     if not value.strip():
         raise AnswerError(name, "must not be empty")
     if len(value) > limit:
@@ -375,7 +483,10 @@ def _one_line(name: str, value: Any, limit: int) -> str:
         if char in _UNSAFE_CHARS:
             raise AnswerError(name, f"must not contain {char!r}; use plain text on one line")
         if unicodedata.category(char) in _UNSAFE_CATEGORIES:
-            raise AnswerError(name, f"must not contain the control character U+{ord(char):04X}; use plain text on one line")
+            raise AnswerError(
+                name,
+                f"must not contain the control character U+{ord(char):04X}; use plain text on one line",
+            )
     return value
 
 
@@ -416,7 +527,9 @@ def _truthy(value: Any) -> bool:
     return bool(value)
 
 
-def _choices(env: SandboxedEnvironment, raw: Any, context: Mapping[str, Any]) -> list[tuple[str, Any]] | None:
+def _choices(
+    env: SandboxedEnvironment, raw: Any, context: Mapping[str, Any]
+) -> list[tuple[str, Any]] | None:
     if raw is None:
         return None
     if isinstance(raw, str):
@@ -424,5 +537,7 @@ def _choices(env: SandboxedEnvironment, raw: Any, context: Mapping[str, Any]) ->
     if isinstance(raw, dict):
         return [(str(label), value) for label, value in raw.items()]
     if isinstance(raw, list):
-        return [(str(v[0]), v[1]) if isinstance(v, list) and len(v) == 2 else (str(v), v) for v in raw]
+        return [
+            (str(v[0]), v[1]) if isinstance(v, list) and len(v) == 2 else (str(v), v) for v in raw
+        ]
     return None

@@ -84,7 +84,11 @@ class NewService:
             try:
                 out = staging / dest.name
                 _copy(source.url, source.ref, out, answers)
-                commit = commit_all(out, _first_commit_message(answers, source.ref)) if self.git_init else None
+                commit = (
+                    commit_all(out, _first_commit_message(answers, source.ref))
+                    if self.git_init
+                    else None
+                )
                 if dest.exists():
                     dest.rmdir()
                 out.rename(dest)
@@ -102,10 +106,14 @@ class NewService:
 
 def _check_destination(dest: Path) -> None:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise DestinationError(f"{dest} already exists and is not empty", hint="choose another --dest")
+        raise DestinationError(
+            f"{dest} already exists and is not empty", hint="choose another --dest"
+        )
     parent = dest.parent
     if not parent.is_dir():
-        raise DestinationError(f"{parent} does not exist", hint="create it first or choose another --dest")
+        raise DestinationError(
+            f"{parent} does not exist", hint="create it first or choose another --dest"
+        )
     if not os.access(parent, os.W_OK):
         raise DestinationError(f"{parent} is not writable", hint="choose another --dest")
 
@@ -130,7 +138,9 @@ def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> N
         question = text.split("'")[1] if text.count("'") >= 2 else "answer"
         raise AnswerError(question, text.split(":", 1)[-1].strip().replace("\n", " ")) from None
     except CopierError as exc:
-        raise TemplateError(f"copier could not render the template: {exc}", hint="check the template set") from None
+        raise TemplateError(
+            f"copier could not render the template: {exc}", hint="check the template set"
+        ) from None
 
 
 def commit_all(path: Path, message: str) -> str:
@@ -140,7 +150,11 @@ def commit_all(path: Path, message: str) -> str:
         GitError: git is missing or the commit failed.
     """
     try:
-        repo = git.Repo(path) if (path / ".git").exists() else git.Repo.init(path, initial_branch="main")
+        repo = (
+            git.Repo(path)
+            if (path / ".git").exists()
+            else git.Repo.init(path, initial_branch="main")
+        )
         repo.git.add(all=True)
         reader = repo.config_reader()
         configured = reader.has_option("user", "name") and reader.has_option("user", "email")
@@ -148,7 +162,9 @@ def commit_all(path: Path, message: str) -> str:
         commit = repo.index.commit(message, author=actor, committer=actor)
         return commit.hexsha
     except (git.GitError, OSError) as exc:
-        raise GitError(f"could not commit in {path}: {exc}", hint="check that git is installed") from None
+        raise GitError(
+            f"could not commit in {path}: {exc}", hint="check that git is installed"
+        ) from None
 
 
 def _first_commit_message(answers: Mapping[str, Any], ref: str | None) -> str:

@@ -88,7 +88,10 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
         )
     if not is_remote and not _is_git_root(local):
         if not (local / COPIER_FILE).is_file():
-            raise TemplateError(f"{src!r} has no {COPIER_FILE}", hint="point --template at the root of a template set")
+            raise TemplateError(
+                f"{src!r} has no {COPIER_FILE}",
+                hint="point --template at the root of a template set",
+            )
         root = local.resolve()
         yield TemplateSource(url=str(root), ref=None, root=root)
         return
@@ -106,9 +109,14 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
         try:
             repo.git.checkout(chosen, "--")
         except git.GitCommandError:
-            raise TemplateError(f"template {src!r} has no version {chosen!r}", hint="pick an existing tag or commit") from None
+            raise TemplateError(
+                f"template {src!r} has no version {chosen!r}", hint="pick an existing tag or commit"
+            ) from None
         if not (checkout / COPIER_FILE).is_file():
-            raise TemplateError(f"{src!r} at {chosen} has no {COPIER_FILE}", hint="point --template at a template set")
+            raise TemplateError(
+                f"{src!r} at {chosen} has no {COPIER_FILE}",
+                hint="point --template at a template set",
+            )
         resolved = chosen if ref or chosen != "HEAD" else repo.head.commit.hexsha
         yield TemplateSource(url=url, ref=resolved, root=checkout)
         repo.close()
@@ -145,11 +153,15 @@ def load_copier_config(path: Path) -> dict[str, Any]:
 
     _Loader.add_constructor("!include", _include)
     try:
-        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader) if d]  # noqa: S506
+        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader) if d]
     except FileNotFoundError:
-        raise TemplateError(f"{path} not found", hint="point --template at the root of a template set") from None
+        raise TemplateError(
+            f"{path} not found", hint="point --template at the root of a template set"
+        ) from None
     except yaml.YAMLError as exc:
-        raise TemplateError(f"{path} is not valid YAML ({exc})", hint="fix the template's copier.yml") from None
+        raise TemplateError(
+            f"{path} is not valid YAML ({exc})", hint="fix the template's copier.yml"
+        ) from None
     merged: dict[str, Any] = {}
     for doc in docs:
         if not isinstance(doc, dict):
@@ -166,7 +178,7 @@ def _copier_url(url: str) -> str:
 
 
 def _is_git_root(path: Path) -> bool:
-    return (path / ".git").exists() or (path / "HEAD").is_file() and (path / "refs").is_dir()
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "refs").is_dir())
 
 
 def _git_reason(exc: git.GitCommandError) -> str:
@@ -174,4 +186,3 @@ def _git_reason(exc: git.GitCommandError) -> str:
     fatal = [ln for ln in lines if "fatal:" in ln]
     reason = (fatal or lines or ["git failed"])[-1]
     return reason.split("fatal:", 1)[-1].strip().strip("'")
-

@@ -54,17 +54,31 @@ def require_tool(*tools: str) -> None:
             pytest.skip(message)
 
 
-def run(cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: int = 900) -> str:
+def run(
+    cmd: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: int = 900
+) -> str:
     """Run a command, failing the test with its output when it exits non-zero."""
     full_env = {**os.environ, **(env or {})}
     proc = subprocess.run(
-        list(cmd), cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+        list(cmd),
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if proc.returncode != 0:
-        pytest.fail(f"`{' '.join(cmd)}` failed in {cwd} ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        pytest.fail(
+            f"`{' '.join(cmd)}` failed in {cwd} ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc.stdout
 
 
-def render(dest: Path, template: str | None = None, git_init: bool = False, **data: Any) -> NewResult:
+def render(
+    dest: Path, template: str | None = None, git_init: bool = False, **data: Any
+) -> NewResult:
     """Render a service non-interactively from the bundled (or given) template set."""
-    return NewService(dest=dest, data=data, template=template, use_defaults=True, git_init=git_init).run()
+    return NewService(
+        dest=dest, data=data, template=template, use_defaults=True, git_init=git_init
+    ).run()

@@ -22,7 +22,17 @@ def invoke(*args: str) -> Result:
 
 def test_new_with_defaults_renders_commits_and_records_answers(tmp_path: Path) -> None:
     dest = tmp_path / "payments-api"
-    result = invoke("new", "payments-api", "--lang", "go", "--defaults", "--data", "module=github.com/acme/payments-api", "--dest", str(dest))
+    result = invoke(
+        "new",
+        "payments-api",
+        "--lang",
+        "go",
+        "--defaults",
+        "--data",
+        "module=github.com/acme/payments-api",
+        "--dest",
+        str(dest),
+    )
     assert result.exit_code == 0, result.output
     assert "Created payments-api (go)" in result.output
     assert "go run ./cmd/payments-api" in result.output
@@ -45,9 +55,19 @@ def test_new_from_answers_file(tmp_path: Path) -> None:
         "service_name: ledger\nlanguage: go\nteam: money\nenvironment: prod\nboundaries: [database]\n",
         encoding="utf-8",
     )
-    result = invoke("new", "--data-file", str(answers), "--dest", str(tmp_path / "out"), "--defaults", "--no-git")
+    result = invoke(
+        "new",
+        "--data-file",
+        str(answers),
+        "--dest",
+        str(tmp_path / "out"),
+        "--defaults",
+        "--no-git",
+    )
     assert result.exit_code == 0, result.output
-    recorded = yaml.safe_load((tmp_path / "out" / ".copier-answers.yml").read_text(encoding="utf-8"))
+    recorded = yaml.safe_load(
+        (tmp_path / "out" / ".copier-answers.yml").read_text(encoding="utf-8")
+    )
     assert recorded["team"] == "money"
     assert recorded["boundaries"] == ["database"]
     assert not (tmp_path / "out" / ".git").exists()
@@ -56,7 +76,18 @@ def test_new_from_answers_file(tmp_path: Path) -> None:
 def test_flags_override_the_answers_file(tmp_path: Path) -> None:
     answers = tmp_path / "answers.yml"
     answers.write_text("service_name: ledger\nteam: money\n", encoding="utf-8")
-    result = invoke("new", "books", "--data-file", str(answers), "-d", "team=ops", "--defaults", "--no-git", "--dest", str(tmp_path / "o"))
+    result = invoke(
+        "new",
+        "books",
+        "--data-file",
+        str(answers),
+        "-d",
+        "team=ops",
+        "--defaults",
+        "--no-git",
+        "--dest",
+        str(tmp_path / "o"),
+    )
     assert result.exit_code == 0, result.output
     recorded = yaml.safe_load((tmp_path / "o" / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert (recorded["service_name"], recorded["team"]) == ("books", "ops")
@@ -65,15 +96,37 @@ def test_flags_override_the_answers_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "code", "words"),
     [
-        (["new", "Bad_Name", "--defaults"], AnswerError.exit_code, "service_name: 'Bad_Name' does not match"),
-        (["new", "svc", "--defaults", "-d", "boundaries=[kafka]"], AnswerError.exit_code, "not a boundary"),
-        (["new", "svc", "--defaults", "--data-file", "missing.yml"], AnswerError.exit_code, "missing.yml not found"),
-        (["new", "svc", "--defaults", "--template", "does-not-exist"], TemplateError.exit_code, "not found; pass --template"),
-        (["new", "svc", "--defaults", "--template", "file:///nowhere/templates.git"], TemplateError.exit_code, "cannot reach template"),
+        (
+            ["new", "Bad_Name", "--defaults"],
+            AnswerError.exit_code,
+            "service_name: 'Bad_Name' does not match",
+        ),
+        (
+            ["new", "svc", "--defaults", "-d", "boundaries=[kafka]"],
+            AnswerError.exit_code,
+            "not a boundary",
+        ),
+        (
+            ["new", "svc", "--defaults", "--data-file", "missing.yml"],
+            AnswerError.exit_code,
+            "missing.yml not found",
+        ),
+        (
+            ["new", "svc", "--defaults", "--template", "does-not-exist"],
+            TemplateError.exit_code,
+            "not found; pass --template",
+        ),
+        (
+            ["new", "svc", "--defaults", "--template", "file:///nowhere/templates.git"],
+            TemplateError.exit_code,
+            "cannot reach template",
+        ),
         (["new", "svc"], AnswerError.exit_code, "no answer given"),
     ],
 )
-def test_bad_input_fails_cleanly_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, words: str) -> None:
+def test_bad_input_fails_cleanly_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], code: int, words: str
+) -> None:
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == code, result.output
@@ -106,8 +159,14 @@ def test_malformed_policy_in_template_is_reported_before_rendering(tmp_path: Pat
     template = tmp_path / "tpl"
     shutil.copytree(ROOT / "templates", template)
     policy = template / "policy.yml"
-    policy.write_text(policy.read_text(encoding="utf-8").replace("ratio: 0.1\n", "ratio: 7\n", 1), encoding="utf-8")
-    result = CliRunner().invoke(cli, ["new", "svc", "--defaults", "--template", str(template), "--dest", str(tmp_path / "out")])
+    policy.write_text(
+        policy.read_text(encoding="utf-8").replace("ratio: 0.1\n", "ratio: 7\n", 1),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        cli,
+        ["new", "svc", "--defaults", "--template", str(template), "--dest", str(tmp_path / "out")],
+    )
     assert result.exit_code == PolicyError.exit_code
     assert "sampling.ratio: 7 is out of range" in result.output
     assert not (tmp_path / "out").exists()
@@ -122,7 +181,10 @@ def _template_repo(tmp_path: Path) -> Path:
     repo.index.commit("v1")
     repo.create_tag("v1.0.0")
     policy = repo_dir / "policy.yml"
-    policy.write_text(policy.read_text(encoding="utf-8").replace("    dev: 1.0\n", "    dev: 0.2\n"), encoding="utf-8")
+    policy.write_text(
+        policy.read_text(encoding="utf-8").replace("    dev: 1.0\n", "    dev: 0.2\n"),
+        encoding="utf-8",
+    )
     repo.git.add(all=True)
     repo.index.commit("v1.1: dev samples 20%")
     repo.create_tag("v1.1.0")
@@ -133,7 +195,9 @@ def _template_repo(tmp_path: Path) -> Path:
 def test_git_template_renders_latest_tag_and_records_it(tmp_path: Path) -> None:
     repo_dir = _template_repo(tmp_path)
     dest = tmp_path / "svc"
-    result = invoke("new", "svc", "--defaults", "--no-git", "--template", str(repo_dir), "--dest", str(dest))
+    result = invoke(
+        "new", "svc", "--defaults", "--no-git", "--template", str(repo_dir), "--dest", str(dest)
+    )
     assert result.exit_code == 0, result.output
     assert "v1.1.0" in result.output
     recorded = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
@@ -146,10 +210,34 @@ def test_git_template_renders_latest_tag_and_records_it(tmp_path: Path) -> None:
 def test_git_template_at_an_older_ref(tmp_path: Path) -> None:
     repo_dir = _template_repo(tmp_path)
     dest = tmp_path / "svc"
-    result = invoke("new", "svc", "--defaults", "--no-git", "--template", f"file://{repo_dir}", "--vcs-ref", "v1.0.0", "--dest", str(dest))
+    result = invoke(
+        "new",
+        "svc",
+        "--defaults",
+        "--no-git",
+        "--template",
+        f"file://{repo_dir}",
+        "--vcs-ref",
+        "v1.0.0",
+        "--dest",
+        str(dest),
+    )
     assert result.exit_code == 0, result.output
     recorded = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert recorded["_commit"] == "v1.0.0"
-    bad = CliRunner().invoke(cli, ["new", "svc", "--defaults", "--template", str(repo_dir), "--vcs-ref", "v9", "--dest", str(tmp_path / "x")])
+    bad = CliRunner().invoke(
+        cli,
+        [
+            "new",
+            "svc",
+            "--defaults",
+            "--template",
+            str(repo_dir),
+            "--vcs-ref",
+            "v9",
+            "--dest",
+            str(tmp_path / "x"),
+        ],
+    )
     assert bad.exit_code == TemplateError.exit_code
     assert "has no version 'v9'" in bad.output

@@ -59,42 +59,177 @@ BROKEN: list[tuple[str, Callable[[Raw], None], str, str]] = [
     ("ratio above max", _set("sampling.ratio", 1.5), "sampling.ratio", "out of range"),
     ("ratio not a number", _set("sampling.ratio", "lots"), "sampling.ratio", "must be a number"),
     ("ratio is bool", _set("sampling.ratio", True), "sampling.ratio", "must be a number"),
-    ("min above max", _set("sampling.max_ratio", 0.005), "sampling.min_ratio", "greater than max_ratio"),
-    ("env ratio outside range", _set("sampling.environments.prod", 0.001), "sampling.environments.prod", "out of range"),
-    ("unknown env", _set("sampling.environments.qa", 0.5), "sampling.environments.qa", "not a declared environment"),
+    (
+        "min above max",
+        _set("sampling.max_ratio", 0.005),
+        "sampling.min_ratio",
+        "greater than max_ratio",
+    ),
+    (
+        "env ratio outside range",
+        _set("sampling.environments.prod", 0.001),
+        "sampling.environments.prod",
+        "out of range",
+    ),
+    (
+        "unknown env",
+        _set("sampling.environments.qa", 0.5),
+        "sampling.environments.qa",
+        "not a declared environment",
+    ),
     ("unknown top-level field", _set("exporters", {}), "exporters", "not a policy field"),
-    ("unknown nested field", _set("exporter.endpoint", "x"), "exporter.endpoint", "not a policy field"),
+    (
+        "unknown nested field",
+        _set("exporter.endpoint", "x"),
+        "exporter.endpoint",
+        "not a policy field",
+    ),
     ("missing section", _delete("exporter"), "exporter", "is missing"),
     ("bad protocol", _set("exporter.protocol", "thrift"), "exporter.protocol", "not supported"),
-    ("bad endpoint", _set("exporter.endpoints.grpc", 'http://x"y'), "exporter.endpoints.grpc", "http:// or https://"),
+    (
+        "bad endpoint",
+        _set("exporter.endpoints.grpc", 'http://x"y'),
+        "exporter.endpoints.grpc",
+        "http:// or https://",
+    ),
     ("timeout zero", _set("exporter.timeout_ms", 0), "exporter.timeout_ms", "out of range"),
-    ("batch larger than queue", _set("exporter.batch.max_export_batch_size", 99999), "exporter.batch.max_export_batch_size", "larger than max_queue_size"),
-    ("retry order", _set("exporter.retry.initial_interval_ms", 9000), "exporter.retry.initial_interval_ms", "greater than max_interval_ms"),
-    ("span name placeholder", _set("span_naming.http_server", "{verb} {route}"), "span_naming.http_server", "must contain {method}"),
-    ("span name unknown placeholder", _set("span_naming.http_server", "{method} {path}"), "span_naming.http_server", "unknown placeholder"),
-    ("header captured and redacted", _set("http.captured_request_headers", ["authorization"]), "http.captured_request_headers", "also in redacted_headers"),
-    ("header uppercase", _set("http.redacted_headers", ["Authorization"]), "http.redacted_headers[0]", "lowercase header"),
-    ("route without slash", _set("http.untraced_routes", ["healthz"]), "http.untraced_routes[0]", "not a path"),
-    ("duplicate route", _set("http.untraced_routes", ["/a", "/a"]), "http.untraced_routes[1]", "listed twice"),
-    ("unknown propagator", _set("propagators", ["tracecontext", "xray"]), "propagators[1]", "not supported"),
-    ("name pattern unanchored", _set("service.name_pattern", "[a-z]+"), "service.name_pattern", "anchored"),
-    ("name pattern too loose", _set("service.name_pattern", "^.+$"), "service.name_pattern", "cannot be a service name"),
-    ("name pattern invalid", _set("service.name_pattern", "^[a-$"), "service.name_pattern", "not a valid regular expression"),
-    ("default env unknown", _set("default_environment", "qa"), "default_environment", "not in environments"),
+    (
+        "batch larger than queue",
+        _set("exporter.batch.max_export_batch_size", 99999),
+        "exporter.batch.max_export_batch_size",
+        "larger than max_queue_size",
+    ),
+    (
+        "retry order",
+        _set("exporter.retry.initial_interval_ms", 9000),
+        "exporter.retry.initial_interval_ms",
+        "greater than max_interval_ms",
+    ),
+    (
+        "span name placeholder",
+        _set("span_naming.http_server", "{verb} {route}"),
+        "span_naming.http_server",
+        "must contain {method}",
+    ),
+    (
+        "span name unknown placeholder",
+        _set("span_naming.http_server", "{method} {path}"),
+        "span_naming.http_server",
+        "unknown placeholder",
+    ),
+    (
+        "header captured and redacted",
+        _set("http.captured_request_headers", ["authorization"]),
+        "http.captured_request_headers",
+        "also in redacted_headers",
+    ),
+    (
+        "header uppercase",
+        _set("http.redacted_headers", ["Authorization"]),
+        "http.redacted_headers[0]",
+        "lowercase header",
+    ),
+    (
+        "route without slash",
+        _set("http.untraced_routes", ["healthz"]),
+        "http.untraced_routes[0]",
+        "not a path",
+    ),
+    (
+        "duplicate route",
+        _set("http.untraced_routes", ["/a", "/a"]),
+        "http.untraced_routes[1]",
+        "listed twice",
+    ),
+    (
+        "unknown propagator",
+        _set("propagators", ["tracecontext", "xray"]),
+        "propagators[1]",
+        "not supported",
+    ),
+    (
+        "name pattern unanchored",
+        _set("service.name_pattern", "[a-z]+"),
+        "service.name_pattern",
+        "anchored",
+    ),
+    (
+        "name pattern too loose",
+        _set("service.name_pattern", "^.+$"),
+        "service.name_pattern",
+        "cannot be a service name",
+    ),
+    (
+        "name pattern invalid",
+        _set("service.name_pattern", "^[a-$"),
+        "service.name_pattern",
+        "not a valid regular expression",
+    ),
+    (
+        "default env unknown",
+        _set("default_environment", "qa"),
+        "default_environment",
+        "not in environments",
+    ),
     ("version", _set("version", 2), "version", "not supported"),
-    ("attribute type", _set("attributes", [{"name": "acme.team", "type": "str", "brief": "x"}]), "attributes[0].type", "not an attribute type"),
-    ("attribute name", _set("attributes", [{"name": "Team", "type": "string", "brief": "x"}]), "attributes[0].name", "dotted lowercase"),
-    ("attribute brief quote", _set("attributes", [{"name": "acme.team", "type": "string", "brief": 'say "hi"'}]), "attributes[0].brief", "one line of plain text"),
-    ("required not registered", _set("resource.required", ["service.name", "service.namespace", "service.version", "deployment.environment.name", "acme.team", "acme.owner", "acme.cost.center"]), "resource.required", "not in the attribute registry"),
-    ("required misses builtin", _set("resource.required", ["service.name", "acme.team", "acme.owner"]), "resource.required", "must include service.version"),
-    ("team attribute unregistered", _set("org.name", "globex"), "attributes", "must register 'globex.team'"),
+    (
+        "attribute type",
+        _set("attributes", [{"name": "acme.team", "type": "str", "brief": "x"}]),
+        "attributes[0].type",
+        "not an attribute type",
+    ),
+    (
+        "attribute name",
+        _set("attributes", [{"name": "Team", "type": "string", "brief": "x"}]),
+        "attributes[0].name",
+        "dotted lowercase",
+    ),
+    (
+        "attribute brief quote",
+        _set("attributes", [{"name": "acme.team", "type": "string", "brief": 'say "hi"'}]),
+        "attributes[0].brief",
+        "one line of plain text",
+    ),
+    (
+        "required not registered",
+        _set(
+            "resource.required",
+            [
+                "service.name",
+                "service.namespace",
+                "service.version",
+                "deployment.environment.name",
+                "acme.team",
+                "acme.owner",
+                "acme.cost.center",
+            ],
+        ),
+        "resource.required",
+        "not in the attribute registry",
+    ),
+    (
+        "required misses builtin",
+        _set("resource.required", ["service.name", "acme.team", "acme.owner"]),
+        "resource.required",
+        "must include service.version",
+    ),
+    (
+        "team attribute unregistered",
+        _set("org.name", "globex"),
+        "attributes",
+        "must register 'globex.team'",
+    ),
     ("admin path", _set("runtime.admin_path", "admin"), "runtime.admin_path", "not a path"),
     ("empty verify", _set("verify.go", "  "), "verify.go", "is empty"),
 ]
 
 
-@pytest.mark.parametrize(("change", "field", "words"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN])
-def test_broken_policy_names_field_and_fix(raw: Raw, change: Callable[[Raw], None], field: str, words: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "field", "words"), [b[1:] for b in BROKEN], ids=[b[0] for b in BROKEN]
+)
+def test_broken_policy_names_field_and_fix(
+    raw: Raw, change: Callable[[Raw], None], field: str, words: str
+) -> None:
     broken = copy.deepcopy(raw)
     change(broken)
     problems = validate_policy(broken)

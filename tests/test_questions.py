@@ -86,8 +86,12 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "words"), HOSTILE, ids=[f"{h[0]}:{h[1]!r:.20}" for h in HOSTILE])
-def test_hostile_answers_are_refused_with_a_clear_message(name: str, value: Any, words: str, policy: Policy) -> None:
+@pytest.mark.parametrize(
+    ("name", "value", "words"), HOSTILE, ids=[f"{h[0]}:{h[1]!r:.20}" for h in HOSTILE]
+)
+def test_hostile_answers_are_refused_with_a_clear_message(
+    name: str, value: Any, words: str, policy: Policy
+) -> None:
     with pytest.raises(AnswerError) as info:
         check(name, value, policy)
     assert words in str(info.value)
@@ -121,7 +125,11 @@ def test_choosing_the_policy_ratio_is_not_an_override(policy: Policy) -> None:
 
 
 def test_parse_data() -> None:
-    assert parse_data(["a=1", "b=[x, y]", "c= spaced = value "]) == {"a": "1", "b": ["x", "y"], "c": "spaced = value"}
+    assert parse_data(["a=1", "b=[x, y]", "c= spaced = value "]) == {
+        "a": "1",
+        "b": ["x", "y"],
+        "c": "spaced = value",
+    }
     with pytest.raises(AnswerError, match="KEY=VALUE"):
         parse_data(["novalue"])
 
@@ -139,7 +147,9 @@ def test_answers_file_accepts_copier_answers(tmp_path: Path) -> None:
 
 
 def test_defaults_come_from_the_policy(questions: list[Question], policy: Policy) -> None:
-    answers = resolve_answers(questions, policy, {"service_name": "orders"}, use_defaults=True, ask=None)
+    answers = resolve_answers(
+        questions, policy, {"service_name": "orders"}, use_defaults=True, ask=None
+    )
     assert answers["module"] == "github.com/acme/orders"
     assert answers["team"] == policy.raw["org"]["default_team"]
     assert answers["environment"] == policy.raw["default_environment"]
@@ -148,7 +158,13 @@ def test_defaults_come_from_the_policy(questions: list[Question], policy: Policy
 
 
 def test_rust_is_not_asked_for_a_module(questions: list[Question], policy: Policy) -> None:
-    answers = resolve_answers(questions, policy, {"service_name": "orders", "language": "rust"}, use_defaults=True, ask=None)
+    answers = resolve_answers(
+        questions,
+        policy,
+        {"service_name": "orders", "language": "rust"},
+        use_defaults=True,
+        ask=None,
+    )
     assert "module" not in answers
 
 
@@ -161,10 +177,14 @@ def test_missing_answer_without_terminal(questions: list[Question], policy: Poli
 
 def test_unknown_answer_is_refused(questions: list[Question], policy: Policy) -> None:
     with pytest.raises(AnswerError, match="not a question of this template"):
-        resolve_answers(questions, policy, {"service_name": "x", "colour": "red"}, use_defaults=True, ask=None)
+        resolve_answers(
+            questions, policy, {"service_name": "x", "colour": "red"}, use_defaults=True, ask=None
+        )
 
 
-def test_prompts_get_policy_defaults_and_validation(questions: list[Question], policy: Policy) -> None:
+def test_prompts_get_policy_defaults_and_validation(
+    questions: list[Question], policy: Policy
+) -> None:
     seen: dict[str, Prompt] = {}
 
     def ask(prompt: Prompt) -> Any:

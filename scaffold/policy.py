@@ -367,7 +367,8 @@ class _Checker:
                     "use a name such as `acme.tenant.id`",
                 )
                 continue
-            ident = "".join(part.capitalize() for part in re.split(r"[._]", name))
+            # Generated code joins the parts in CamelCase; compare case-blind so initialisms collide too.
+            ident = "".join(re.split(r"[._]", name))
             if name in names:
                 self._add(f"{where}.name", f"{name!r} is listed twice", "remove the duplicate")
             elif ident in idents:

@@ -1,0 +1,99 @@
+"""Render tier (no toolchains): every combination renders clean code that carries the policy."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from scaffold.questions import BOUNDARIES
+
+from .conftest import ROOT, render
+
+RESIDUE = re.compile(r"\{\{|\{%|%\}|\[%|%\]")
+SOURCE_SUFFIXES = {".go", ".rs", ".toml", ".mod", ".md", ".yml", ".yaml", ".proto"}
+
+# Which boundary brings which file.
+GO_FILES = {
+    "http_client": "internal/telemetry/client.go",
+    "grpc_server": "internal/telemetry/grpc.go",
+    "database": "internal/telemetry/database.go",
+    "messaging": "internal/telemetry/messaging.go",
+}
+
+
+def rendered_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+def assert_clean(root: Path) -> None:
+    for path in rendered_files(root):
+        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(root)
+        assert text.strip(), f"{rel} is empty"
+        assert text.endswith("\n") and not text.endswith("\n\n"), (
+            f"{rel} must end with exactly one newline"
+        )
+        if path.name != ".copier-answers.yml":
+            assert not RESIDUE.search(text), f"template residue in {rel}: {RESIDUE.search(text)}"
+        for number, line in enumerate(text.splitlines(), 1):
+            assert line == line.rstrip(), f"trailing whitespace in {rel}:{number}"
+        assert "\n\n\n" not in text, f"two blank lines in a row in {rel}"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, len(BOUNDARIES)])
+def test_go_boundary_combinations_render_clean(tmp_path: Path, size: int) -> None:
+    for index, chosen in enumerate(itertools.combinations(BOUNDARIES, size)):
+        dest = tmp_path / f"svc{index}"
+        render(dest, service_name="orders", language="go", boundaries=list(chosen))
+        assert_clean(dest)
+        for boundary, file in GO_FILES.items():
+            assert (dest / file).exists() == (boundary in chosen), f"{file} with {chosen}"
+        go_mod = (dest / "go.mod").read_text(encoding="utf-8")
+        assert ("otelgrpc" in go_mod) == any(b.startswith("grpc") for b in chosen)
+        assert ("otelsql" in go_mod) == ("database" in chosen)
+
+
+def test_go_service_carries_the_policy(tmp_path: Path) -> None:
+    dest = tmp_path / "svc"
+    render(dest, service_name="orders", language="go", environment="prod")
+    code = "\n".join(p.read_text(encoding="utf-8") for p in dest.rglob("*.go"))
+    policy = yaml.safe_load((ROOT / "templates" / "policy.yml").read_text(encoding="utf-8"))
+    for attribute in policy["attributes"]:
+        assert f'attribute.Key("{attribute["name"]}")' in code
+    assert "AcmeTenantIDKey" in code
+    for header in policy["http"]["redacted_headers"]:
+        assert f'"{header}"' in code
+    for route in policy["http"]["untraced_routes"]:
+        assert f'"{route}"' in code
+    assert '"{method} {route}"' in code
+    assert "0.1" in code  # the prod ratio
+
+
+def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
+    template = tmp_path / "templates"
+    shutil.copytree(ROOT / "templates", template)
+    policy = template / "policy.yml"
+    text = policy.read_text(encoding="utf-8")
+    text = text.replace("    prod: 0.1\n", "    prod: 0.37\n").replace(
+        "timeout_ms: 5000", "timeout_ms: 4321"
+    )
+    text = text.replace(
+        "  - name: acme.tenant.id\n",
+        "  - name: acme.cost.center\n    type: string\n    brief: Cost centre billed.\n  - name: acme.tenant.id\n",
+    )
+    policy.write_text(text, encoding="utf-8")
+    dest = tmp_path / "svc"
+    render(dest, template=str(template), service_name="orders", language="go", environment="prod")
+    code = "\n".join(p.read_text(encoding="utf-8") for p in dest.rglob("*.go"))
+    assert "0.37" in code
+    assert "4321" in code
+    assert "AcmeCostCenterKey" in code and '"acme.cost.center"' in code
+    # The policy itself is never frozen into the answers file.
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert not {"policy", "policy_document", "effective_sampling_ratio"} & set(answers)
+    assert answers["sampling_ratio"] == ""

@@ -80,18 +80,21 @@ class NewService:
             )
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
             _check_destination(dest)
+            created = _make_parents(dest.parent)
             staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
             try:
                 out = staging / dest.name
                 _copy(source.url, source.ref, out, answers)
-                commit = (
-                    commit_all(out, _first_commit_message(answers, source.ref))
-                    if self.git_init
-                    else None
-                )
+                commit = None
+                if self.git_init:
+                    commit = commit_all(out, _first_commit_message(answers, source.ref))
                 if dest.exists():
                     dest.rmdir()
                 out.rename(dest)
+            except BaseException:
+                if created is not None:
+                    shutil.rmtree(created, ignore_errors=True)
+                raise
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
         return NewResult(
@@ -109,13 +112,18 @@ def _check_destination(dest: Path) -> None:
         raise DestinationError(
             f"{dest} already exists and is not empty", hint="choose another --dest"
         )
-    parent = dest.parent
-    if not parent.is_dir():
-        raise DestinationError(
-            f"{parent} does not exist", hint="create it first or choose another --dest"
-        )
-    if not os.access(parent, os.W_OK):
-        raise DestinationError(f"{parent} is not writable", hint="choose another --dest")
+    existing = next(p for p in dest.parents if p.exists())
+    if not existing.is_dir():
+        raise DestinationError(f"{existing} is a file", hint="choose another --dest")
+    if not os.access(existing, os.W_OK):
+        raise DestinationError(f"{existing} is not writable", hint="choose another --dest")
+
+
+def _make_parents(parent: Path) -> Path | None:
+    """Create missing parent directories; return the topmost one created, to undo on failure."""
+    missing = [p for p in (parent, *parent.parents) if not p.exists()]
+    parent.mkdir(parents=True, exist_ok=True)
+    return missing[-1] if missing else None
 
 
 def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> None:

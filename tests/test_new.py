@@ -147,6 +147,40 @@ def test_non_empty_destination_is_refused_and_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["svc"]
 
 
+def test_missing_parents_are_created(tmp_path: Path) -> None:
+    dest = tmp_path / "a" / "b" / "svc"
+    assert invoke("new", "svc", "--defaults", "--no-git", "--dest", str(dest)).exit_code == 0
+    assert (dest / "go.mod").is_file()
+
+
+def test_failure_inside_copier_removes_everything_it_created(tmp_path: Path) -> None:
+    # A template question whose own copier validator refuses what scaffold lets through: the
+    # failure happens mid-render, after parents and staging exist.
+    template = tmp_path / "tpl"
+    shutil.copytree(ROOT / "templates", template)
+    with (template / "copier.yml").open("a", encoding="utf-8") as config:
+        config.write(
+            "\nticket:\n  type: str\n  default: none\n  validator: \"{% if ticket == 'none' %}ticket is required{% endif %}\"\n"
+        )
+    work = tmp_path / "work"
+    work.mkdir()
+    result = CliRunner().invoke(
+        cli,
+        [
+            "new",
+            "svc",
+            "--defaults",
+            "--template",
+            str(template),
+            "--dest",
+            str(work / "x" / "y" / "svc"),
+        ],
+    )
+    assert result.exit_code == AnswerError.exit_code, result.output
+    assert "ticket is required" in result.output
+    assert list(work.iterdir()) == []
+
+
 def test_empty_destination_is_used(tmp_path: Path) -> None:
     dest = tmp_path / "svc"
     dest.mkdir()

@@ -26,10 +26,10 @@ from .conftest import ROOT, render, require_tool, run
 from .toolchains import GO_ENV
 
 POLICY: Policy = load_policy(ROOT / "templates")
-UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 SAFE_TEXT = st.characters(
-    blacklist_categories=tuple(UNSAFE_CATEGORIES), blacklist_characters='"\\`'
+    blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"), blacklist_characters='"\\`'
 )
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 HOSTILE = {
     "service_name": st.one_of(

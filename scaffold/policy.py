@@ -47,6 +47,7 @@ _NAMESPACE = re.compile(r"^[a-z][a-z0-9.-]*$")
 _ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+(:[0-9]{1,5})?(/[A-Za-z0-9/_.~-]*)?$")
 _MODULE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+(/[A-Za-z0-9._~-]+)*$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
+_ABS_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 _TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 # Text that lands in a generated string literal or `//` comment.
 _UNSAFE_TEXT = re.compile(r"[\"\\`\x00-\x1f\x7f]")
@@ -173,6 +174,7 @@ class _Checker:
         self._http()
         self._logs()
         self._runtime()
+        self._collector()
         self._verify()
         yield from self.problems
 
@@ -550,6 +552,29 @@ class _Checker:
         self._int("runtime.shutdown_timeout_ms", 100, 120_000)
         self._text("runtime.admin_path", _ROUTE, "a path such as /admin/telemetry")
 
+    def _collector(self) -> None:
+        if self._section("collector") is None:
+            return
+        limit = self._int("collector.memory_limit_mib", 32, 1_048_576)
+        spike = self._int("collector.memory_spike_limit_mib", 1, 1_048_576)
+        if _MISSING not in (limit, spike) and spike >= limit:
+            self._add(
+                "collector.memory_spike_limit_mib",
+                "must be below memory_limit_mib",
+                "lower it (about a fifth of the limit)",
+            )
+        self._int("collector.queue_size", 1, 10_000_000)
+        self._text(
+            "collector.storage_directory",
+            _ABS_PATH,
+            "an absolute directory such as /var/lib/otelcol/queue",
+        )
+        self._int("collector.retry_max_elapsed_ms", 1_000, 86_400_000)
+        if self._section("collector.tail_sampling") is not None:
+            self._int("collector.tail_sampling.decision_wait_ms", 100, 600_000)
+            self._int("collector.tail_sampling.slow_threshold_ms", 1, 600_000)
+            self._ratio("collector.tail_sampling.base_ratio")
+
     def _verify(self) -> None:
         if self._section("verify") is None:
             return
@@ -590,6 +615,19 @@ _SECTIONS: dict[str, Mapping[str, Any]] = {
     "logs": dict.fromkeys(("trace_id_key", "span_id_key")),
     "runtime": dict.fromkeys(("shutdown_timeout_ms", "admin_path")),
     "verify": dict.fromkeys(("go", "rust")),
+    "collector": dict.fromkeys(
+        (
+            "memory_limit_mib",
+            "memory_spike_limit_mib",
+            "queue_size",
+            "storage_directory",
+            "retry_max_elapsed_ms",
+            "tail_sampling",
+        )
+    ),
+    "collector.tail_sampling": dict.fromkeys(
+        ("decision_wait_ms", "slow_threshold_ms", "base_ratio")
+    ),
 }
 _TOP_LEVEL: Mapping[str, Any] = dict.fromkeys(
     (
@@ -607,6 +645,7 @@ _TOP_LEVEL: Mapping[str, Any] = dict.fromkeys(
         "http",
         "logs",
         "runtime",
+        "collector",
         "verify",
     )
 )

@@ -220,6 +220,24 @@ BROKEN: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "must register 'globex.team'",
     ),
     ("admin path", _set("runtime.admin_path", "admin"), "runtime.admin_path", "not a path"),
+    (
+        "collector spike above limit",
+        _set("collector.memory_spike_limit_mib", 600),
+        "collector.memory_spike_limit_mib",
+        "below memory_limit_mib",
+    ),
+    (
+        "collector relative storage",
+        _set("collector.storage_directory", "queue"),
+        "collector.storage_directory",
+        "absolute directory",
+    ),
+    (
+        "tail base ratio",
+        _set("collector.tail_sampling.base_ratio", 2),
+        "collector.tail_sampling.base_ratio",
+        "out of range",
+    ),
     ("empty verify", _set("verify.go", "  "), "verify.go", "is empty"),
 ]
 

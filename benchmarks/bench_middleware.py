@@ -19,28 +19,50 @@ from scaffold.render import NewService
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "build" / "bench"
-CARGO_TARGET = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache" / "otel-scaffold" / "cargo-target"))
+CARGO_TARGET = os.environ.get(
+    "CARGO_TARGET_DIR", str(Path.home() / ".cache" / "otel-scaffold" / "cargo-target")
+)
 
 
 def fresh(language: str) -> Path:
     dest = OUT / language
     shutil.rmtree(dest, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    NewService(dest=dest, data={"service_name": "bench-svc", "language": language}, use_defaults=True, git_init=False).run()
+    NewService(
+        dest=dest,
+        data={"service_name": "bench-svc", "language": language},
+        use_defaults=True,
+        git_init=False,
+    ).run()
     return dest
 
 
 def go_table() -> None:
     dest = fresh("go")
     out = subprocess.run(
-        ["go", "test", "-run", "^$", "-bench", "BenchmarkMiddleware", "-benchmem", "-count", "1", "./internal/telemetry"],
+        [
+            "go",
+            "test",
+            "-run",
+            "^$",
+            "-bench",
+            "BenchmarkMiddleware",
+            "-benchmem",
+            "-count",
+            "1",
+            "./internal/telemetry",
+        ],
         cwd=dest,
         env={**os.environ, "GOTOOLCHAIN": "local"},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    rows = re.findall(r"^BenchmarkMiddleware/(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+(\d+) B/op\s+(\d+) allocs/op", out, re.M)
+    rows = re.findall(
+        r"^BenchmarkMiddleware/(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+(\d+) B/op\s+(\d+) allocs/op",
+        out,
+        re.M,
+    )
     if not rows:
         sys.exit(f"no benchmark lines in go test output:\n{out}")
     bare = float(rows[0][1])
@@ -53,7 +75,18 @@ def go_table() -> None:
 def rust_table() -> None:
     dest = fresh("rust")
     out = subprocess.run(
-        ["cargo", "bench", "--bench", "layer", "--", "--warm-up-time", "1", "--measurement-time", "3", "--noplot"],
+        [
+            "cargo",
+            "bench",
+            "--bench",
+            "overhead",
+            "--",
+            "--warm-up-time",
+            "1",
+            "--measurement-time",
+            "3",
+            "--noplot",
+        ],
         cwd=dest,
         env={**os.environ, "CARGO_TARGET_DIR": CARGO_TARGET},
         capture_output=True,

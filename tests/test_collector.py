@@ -1,0 +1,488 @@
+"""Collector configuration of both tiers, then the real collector validating and running it."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scaffold.collector import (
+    CollectorError,
+    CollectorOptions,
+    Tier,
+    collector_config,
+    render_collector_config,
+)
+from scaffold.errors import ScaffoldError
+from scaffold.policy import Policy, load_policy, parse_policy
+
+from .conftest import ROOT, require_tool
+from .toolchains import free_port
+
+BUILD_SCRIPT = ROOT / "collector" / "build.sh"
+GATEWAYS = ("gateway-0.otel.svc:4317", "gateway-1.otel.svc:4317")
+UPSTREAM = "https://otlp.backend.example:4317"
+TIERS: tuple[Tier, ...] = ("agent", "gateway")
+
+
+@pytest.fixture(scope="module")
+def policy(templates: Path) -> Policy:
+    return load_policy(templates / "policy.yml")
+
+
+def options_for(tier: Tier, **overrides: Any) -> CollectorOptions:
+    """Options that make a complete collector of the tier, plus the overrides."""
+    base: dict[str, Any] = {"gateways": GATEWAYS} if tier == "agent" else {"upstream": UPSTREAM}
+    return CollectorOptions(**{**base, **overrides})
+
+
+def config_of(policy: Policy, tier: Tier, **overrides: Any) -> dict[str, Any]:
+    """The rendered YAML text, parsed back: what the collector will read."""
+    text = render_collector_config(policy, tier, options_for(tier, **overrides))
+    loaded = yaml.safe_load(text)
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def with_policy(policy: Policy, section: str, **values: Any) -> Policy:
+    """A copy of the policy with some fields of one `collector`/`http` subsection changed."""
+    raw = copy.deepcopy(dict(policy.raw))
+    node = raw
+    for part in section.split("."):
+        node = node[part]
+    node.update(values)
+    return parse_policy(yaml.safe_dump(raw))
+
+
+def network_exporters(config: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v for k, v in config["exporters"].items() if k.split("/")[0] not in ("file", "debug")
+    }
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_memory_limiter_comes_first_in_every_pipeline(policy: Policy, tier: Tier) -> None:
+    config = config_of(policy, tier, debug=True, file_output=Path("/tmp/otel.jsonl"))
+    pipelines = config["service"]["pipelines"]
+    assert set(pipelines) == {"traces", "metrics", "logs"}
+    for name, pipeline in pipelines.items():
+        assert pipeline["processors"][0] == "memory_limiter", name
+        assert pipeline["processors"][-1] == "batch", name
+        assert "transform/redaction" in pipeline["processors"], name
+        assert pipeline["receivers"] == ["otlp"], name
+        assert pipeline["exporters"], name
+    limiter = config["processors"]["memory_limiter"]
+    assert limiter["limit_mib"] == policy.raw["collector"]["memory_limit_mib"]
+    assert limiter["spike_limit_mib"] == policy.raw["collector"]["memory_spike_limit_mib"]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_redaction_covers_the_policy_headers_and_query_params(policy: Policy, tier: Tier) -> None:
+    redaction = config_of(policy, tier)["processors"]["transform/redaction"]
+    traces = " ".join(redaction["trace_statements"])
+    for header in policy.raw["http"]["redacted_headers"]:
+        assert header.replace("-", "[-_]") in traces
+        for key in ("metric_statements", "log_statements"):
+            assert header.replace("-", "[-_]") in " ".join(redaction[key])
+    assert "delete_matching_keys(span.attributes" in traces
+    for param in policy.raw["http"]["redacted_query_params"]:
+        assert param in traces
+    for attribute in ("url.full", "url.query"):
+        assert f'replace_pattern(span.attributes["{attribute}"]' in traces
+        assert f'replace_pattern(log.attributes["{attribute}"]' in " ".join(
+            redaction["log_statements"]
+        )
+
+
+def test_redaction_follows_a_changed_policy(policy: Policy) -> None:
+    changed = with_policy(
+        policy, "http", redacted_headers=["x-secret-thing"], redacted_query_params=["otp"]
+    )
+    traces = " ".join(
+        config_of(changed, "gateway")["processors"]["transform/redaction"]["trace_statements"]
+    )
+    assert "x[-_]secret[-_]thing" in traces
+    assert "(otp)=" in traces
+    assert "authorization" not in traces
+
+
+def test_gateway_tail_sampling_comes_from_the_policy(policy: Policy) -> None:
+    config = config_of(policy, "gateway")
+    assert config["service"]["pipelines"]["traces"]["processors"] == [
+        "memory_limiter",
+        "transform/redaction",
+        "tail_sampling",
+        "batch",
+    ]
+    sampling = config["processors"]["tail_sampling"]
+    settings = policy.raw["collector"]["tail_sampling"]
+    assert sampling["decision_wait"] == f"{settings['decision_wait_ms'] // 1000}s"
+    by_type = {p["type"]: p for p in sampling["policies"]}
+    assert by_type["status_code"]["status_code"] == {"status_codes": ["ERROR"]}
+    assert by_type["latency"]["latency"] == {"threshold_ms": settings["slow_threshold_ms"]}
+    assert by_type["probabilistic"]["probabilistic"]["sampling_percentage"] == pytest.approx(
+        settings["base_ratio"] * 100
+    )
+
+    changed = with_policy(
+        policy,
+        "collector.tail_sampling",
+        decision_wait_ms=2500,
+        slow_threshold_ms=300,
+        base_ratio=0.05,
+    )
+    sampling = config_of(changed, "gateway")["processors"]["tail_sampling"]
+    assert sampling["decision_wait"] == "2500ms"
+    by_type = {p["type"]: p for p in sampling["policies"]}
+    assert by_type["latency"]["latency"]["threshold_ms"] == 300
+    assert by_type["probabilistic"]["probabilistic"]["sampling_percentage"] == pytest.approx(5)
+
+
+def test_agent_routes_traces_by_trace_id_to_the_gateways(policy: Policy) -> None:
+    config = config_of(policy, "agent")
+    assert "tail_sampling" not in config["processors"]
+    pipelines = config["service"]["pipelines"]
+    assert pipelines["traces"]["exporters"] == ["load_balancing"]
+    assert pipelines["logs"]["exporters"] == ["load_balancing"]
+    assert pipelines["metrics"]["exporters"] == ["load_balancing/metrics"]
+    balancer = config["exporters"]["load_balancing"]
+    assert balancer["routing_key"] == "traceID"
+    assert balancer["resolver"] == {"static": {"hostnames": list(GATEWAYS)}}
+    assert balancer["protocol"]["otlp"]["tls"] == {"insecure": True}
+    metrics = config["exporters"]["load_balancing/metrics"]
+    assert metrics["routing_key"] == "streamID"
+    assert metrics["resolver"] == balancer["resolver"]
+
+    tls = config_of(policy, "agent", gateway_tls=True)["exporters"]["load_balancing"]
+    assert tls["protocol"]["otlp"]["tls"] == {"insecure": False}
+
+
+@pytest.mark.parametrize(
+    ("upstream", "protocol", "exporter", "endpoint", "insecure"),
+    [
+        (UPSTREAM, "grpc", "otlp_grpc/upstream", "otlp.backend.example:4317", False),
+        ("http://10.0.0.9:4317", "grpc", "otlp_grpc/upstream", "10.0.0.9:4317", True),
+        ("https://otlp.example/otlp", "http/protobuf", "otlp_http/upstream", None, False),
+    ],
+)
+def test_gateway_exports_to_the_upstream(
+    policy: Policy,
+    upstream: str,
+    protocol: str,
+    exporter: str,
+    endpoint: str | None,
+    insecure: bool,
+) -> None:
+    config = config_of(policy, "gateway", upstream=upstream, upstream_protocol=protocol)
+    assert list(config["exporters"]) == [exporter]
+    settings = config["exporters"][exporter]
+    assert settings["endpoint"] == (endpoint or upstream)
+    assert settings["tls"] == {"insecure": insecure}
+    for pipeline in config["service"]["pipelines"].values():
+        assert pipeline["exporters"] == [exporter]
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_exporters_queue_on_disk_and_retry_for_a_bounded_time(policy: Policy, tier: Tier) -> None:
+    config = config_of(policy, tier)
+    settings = policy.raw["collector"]
+    exporters = network_exporters(config)
+    assert exporters
+    for name, exporter in exporters.items():
+        queue = exporter["sending_queue"]
+        assert queue["enabled"] is True, name
+        assert queue["storage"] == "file_storage", name
+        assert queue["queue_size"] == settings["queue_size"], name
+        retry = exporter["retry_on_failure"]
+        assert retry["enabled"] is True, name
+        assert retry["max_elapsed_time"] == f"{settings['retry_max_elapsed_ms'] // 1000}s", name
+        assert exporter["timeout"] == f"{policy.raw['exporter']['timeout_ms'] // 1000}s", name
+    storage = config["extensions"]["file_storage"]
+    assert storage["directory"] == settings["storage_directory"]
+    assert config["service"]["extensions"] == ["health_check", "file_storage"]
+    assert config["extensions"]["health_check"] == {"endpoint": "0.0.0.0:13133"}
+    assert config["receivers"]["otlp"]["protocols"] == {
+        "grpc": {"endpoint": "0.0.0.0:4317"},
+        "http": {"endpoint": "0.0.0.0:4318"},
+    }
+
+    moved = config_of(policy, tier, storage_directory=Path("/data/queue"))
+    assert moved["extensions"]["file_storage"]["directory"] == "/data/queue"
+
+
+@pytest.mark.parametrize("tier", TIERS)
+def test_file_and_debug_exporters_join_every_pipeline(policy: Policy, tier: Tier) -> None:
+    config = config_of(policy, tier, file_output=Path("/tmp/out.jsonl"), debug=True)
+    assert config["exporters"]["file"] == {"path": "/tmp/out.jsonl", "format": "json"}
+    assert "debug" in config["exporters"]
+    for pipeline in config["service"]["pipelines"].values():
+        assert {"file", "debug"} <= set(pipeline["exporters"])
+
+
+def test_rendered_text_is_plain_yaml_with_a_header(policy: Policy) -> None:
+    options = options_for("agent")
+    text = render_collector_config(policy, "agent", options)
+    assert text.startswith("# OpenTelemetry Collector, agent tier")
+    assert "&id" not in text and "*id" not in text, "YAML anchors make the config hard to read"
+    assert yaml.safe_load(text) == collector_config(policy, "agent", options)
+    # Each OTTL statement stays on one line.
+    for line in text.splitlines():
+        if "replace_pattern" in line:
+            assert line.rstrip().endswith("!= nil")
+
+
+def test_internal_metrics_endpoint_can_be_moved_or_turned_off(policy: Policy) -> None:
+    moved = config_of(policy, "gateway", metrics_endpoint="127.0.0.1:9888")
+    reader = moved["service"]["telemetry"]["metrics"]["readers"][0]
+    assert reader["pull"]["exporter"]["prometheus"] == {"host": "127.0.0.1", "port": 9888}
+    off = config_of(policy, "gateway", metrics_endpoint=None)
+    assert off["service"]["telemetry"]["metrics"] == {"level": "none"}
+
+
+@pytest.mark.parametrize("gateway", ["[fd00::7]:4317", "10.1.2.3:4317", "gw:1", "a-b.c:65535"])
+def test_well_formed_gateways_are_accepted(policy: Policy, gateway: str) -> None:
+    config = config_of(policy, "agent", gateways=(gateway,))
+    assert config["exporters"]["load_balancing"]["resolver"]["static"]["hostnames"] == [gateway]
+
+
+@pytest.mark.parametrize(
+    ("tier", "overrides", "fragment"),
+    [
+        ("agent", {"gateways": ()}, "at least one gateway"),
+        ("agent", {"gateways": ("gateway-0",)}, "not a host:port"),
+        ("agent", {"gateways": ("gateway-0:",)}, "not a host:port"),
+        ("agent", {"gateways": (":4317",)}, "not a host:port"),
+        ("agent", {"gateways": ("gateway-0:99999",)}, "not a host:port"),
+        ("agent", {"gateways": ("gateway-0:otlp",)}, "not a host:port"),
+        ("agent", {"gateways": ("fd00::7:4317",)}, "not a host:port"),
+        ("agent", {"gateways": ("bad_host:4317",)}, "not a host:port"),
+        ("agent", {"gateways": ("http://gw:4317",)}, "not a host:port"),
+        ("agent", {"gateways": ("gw:4317", "gw:4317")}, "listed twice"),
+        ("agent", {"upstream": UPSTREAM}, "not to an upstream"),
+        ("gateway", {"gateways": GATEWAYS}, "does not route"),
+        ("gateway", {"upstream": None}, "needs an upstream"),
+        ("gateway", {"upstream": "otlp.example:4317"}, "not an http(s) URL"),
+        ("gateway", {"upstream": "ftp://otlp.example:4317"}, "not an http(s) URL"),
+        ("gateway", {"upstream": "https://otlp.example"}, "has no port"),
+        ("gateway", {"upstream": "https://otlp.example:4317/v1"}, "has a path"),
+        ("gateway", {"upstream": "https://otlp.example:port"}, "invalid port"),
+        ("gateway", {"upstream": "https://u:p@otlp.example:4317"}, "credentials"),
+        ("gateway", {"upstream_protocol": "thrift"}, "unknown upstream protocol"),
+        ("gateway", {"grpc_endpoint": "0.0.0.0:4318"}, "both use port 4318"),
+        ("gateway", {"health_endpoint": "0.0.0.0"}, "not a host:port"),
+        ("gateway", {"storage_directory": Path("queue")}, "not an absolute path"),
+        ("gateway", {"file_output": Path("out.jsonl")}, "not an absolute path"),
+    ],
+)
+def test_bad_options_raise_a_collector_error(
+    policy: Policy, tier: Tier, overrides: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(CollectorError) as caught:
+        render_collector_config(policy, tier, options_for(tier, **overrides))
+    error = caught.value
+    assert isinstance(error, ScaffoldError)
+    assert error.exit_code == 7
+    assert fragment in error.message
+    assert "\n" not in str(error)
+    assert error.hint
+
+
+def test_unknown_tier_is_a_collector_error(policy: Policy) -> None:
+    with pytest.raises(CollectorError, match="unknown collector tier"):
+        render_collector_config(policy, "sidecar", CollectorOptions())  # type: ignore[arg-type]
+
+
+# -- the real collector --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def otelcol() -> Path:
+    """The collector binary: built by collector/build.sh once per manifest, cached outside."""
+    require_tool("go")
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env={**os.environ, "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local")},
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"collector/build.sh failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
+    binary = Path(proc.stdout.strip().splitlines()[-1])
+    assert binary.is_file() and os.access(binary, os.X_OK), binary
+    assert ROOT not in binary.parents, "the collector must be cached outside the checkout"
+    return binary
+
+
+@pytest.mark.compile
+@pytest.mark.parametrize(
+    ("tier", "overrides"),
+    [
+        ("agent", {}),
+        ("agent", {"gateway_tls": True, "debug": True}),
+        ("gateway", {}),
+        ("gateway", {"upstream": "http://otlp.example:4318", "upstream_protocol": "http/protobuf"}),
+    ],
+)
+def test_the_real_collector_accepts_both_tiers(
+    otelcol: Path, policy: Policy, tmp_path: Path, tier: Tier, overrides: dict[str, Any]
+) -> None:
+    config = tmp_path / f"{tier}.yaml"
+    config.write_text(
+        render_collector_config(policy, tier, options_for(tier, **overrides)), encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [str(otelcol), "validate", f"--config={config}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, f"otelcol validate rejected {tier}:\n{proc.stdout}{proc.stderr}"
+
+
+@pytest.fixture
+def gateway(otelcol: Path, policy: Policy, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """A gateway collector on loopback ports writing to a file; yields (OTLP/HTTP port, file)."""
+    # A short decision wait keeps the test quick; every other setting is the bundled policy's.
+    fast = with_policy(policy, "collector.tail_sampling", decision_wait_ms=500)
+    grpc, http, health = free_port(), free_port(), free_port()
+    output = tmp_path / "telemetry.jsonl"
+    options = CollectorOptions(
+        grpc_endpoint=f"127.0.0.1:{grpc}",
+        http_endpoint=f"127.0.0.1:{http}",
+        health_endpoint=f"127.0.0.1:{health}",
+        metrics_endpoint=None,
+        storage_directory=tmp_path / "queue",
+        file_output=output,
+    )
+    config = tmp_path / "gateway.yaml"
+    config.write_text(render_collector_config(fast, "gateway", options), encoding="utf-8")
+    log_path = tmp_path / "otelcol.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [str(otelcol), f"--config={config}"], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the collector exited ({proc.returncode}):\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{health}/", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the collector never became healthy:\n{log_path.read_text()}")
+            time.sleep(0.2)
+        yield http, output
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _string(value: str) -> dict[str, Any]:
+    return {"stringValue": value}
+
+
+@pytest.mark.compile
+def test_gateway_strips_redacted_headers_and_masks_secret_query_values(
+    gateway: tuple[int, Path],
+) -> None:
+    port, output = gateway
+    trace_id, span_id = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+    now = time.time_ns()
+    attributes = {
+        "http.request.method": _string("GET"),
+        "http.request.header.authorization": {
+            "arrayValue": {"values": [_string("Bearer s3cr3t-t0ken")]}
+        },
+        "http.request.header.user-agent": {"arrayValue": {"values": [_string("curl/8")]}},
+        "url.full": _string("https://api.example/pay?token=abc123&id=7"),
+        "url.query": _string("id=7&api_key=k3y"),
+    }
+    body = {
+        "resourceSpans": [
+            {
+                "resource": {"attributes": [{"key": "service.name", "value": _string("pay")}]},
+                "scopeSpans": [
+                    {
+                        "scope": {"name": "test"},
+                        "spans": [
+                            {
+                                "traceId": trace_id,
+                                "spanId": span_id,
+                                "name": "GET /pay",
+                                "kind": 2,
+                                "startTimeUnixNano": str(now - 5_000_000),
+                                "endTimeUnixNano": str(now),
+                                "attributes": [
+                                    {"key": k, "value": v} for k, v in attributes.items()
+                                ],
+                                # An error: the tail-sampling `errors` policy keeps it for sure.
+                                "status": {"code": 2, "message": "boom"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/traces",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        assert resp.status == 200
+
+    span = _wait_for_span(output, span_id, timeout=60)
+    assert span["traceId"] == trace_id
+    recorded = {a["key"]: a["value"] for a in span.get("attributes", [])}
+    assert "http.request.header.authorization" not in recorded
+    assert recorded["http.request.header.user-agent"] == {
+        "arrayValue": {"values": [_string("curl/8")]}
+    }
+    assert recorded["url.full"] == _string("https://api.example/pay?token=REDACTED&id=7")
+    assert recorded["url.query"] == _string("id=7&api_key=REDACTED")
+    text = output.read_text(encoding="utf-8")
+    for secret in ("s3cr3t-t0ken", "abc123", "k3y"):
+        assert secret not in text
+
+
+def _wait_for_span(output: Path, span_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the file exporter's OTLP/JSON lines until the span shows up."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if output.exists():
+            for line in output.read_text(encoding="utf-8").splitlines():
+                if not line.strip():
+                    continue
+                for resource in json.loads(line).get("resourceSpans", []):
+                    for scope in resource.get("scopeSpans", []):
+                        for span in scope.get("spans", []):
+                            if span.get("spanId") == span_id:
+                                return dict(span)
+        time.sleep(0.3)
+    pytest.fail(f"span {span_id} never reached {output}")

@@ -1,0 +1,62 @@
+"""Render + compile tier for Rust: the real toolchain on rendered crates, one shared target dir."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scaffold.questions import BOUNDARIES
+
+from .conftest import render, require_tool, run
+from .toolchains import CARGO_ENV, Server, get, rust_checks
+
+pytestmark = pytest.mark.compile
+
+COMBINATIONS: dict[str, dict[str, Any]] = {
+    "http-only": {"boundaries": ["http_client"]},
+    "all-boundaries": {
+        "boundaries": list(BOUNDARIES),
+        "environment": "prod",
+        "exporter_protocol": "http/protobuf",
+        "sampling_ratio": "0.25",
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def _cargo() -> None:
+    require_tool("cargo", "rustfmt", "cargo-clippy")
+
+
+@pytest.mark.parametrize("combo", COMBINATIONS, ids=list(COMBINATIONS))
+def test_rust_service_is_fmt_clippy_clean_and_passes_its_tests(tmp_path: Path, combo: str) -> None:
+    dest = tmp_path / "svc"
+    render(dest, service_name="ledger-api", language="rust", **COMBINATIONS[combo])
+    rust_checks(dest)
+
+
+def test_default_rust_service_runs_and_benchmarks(tmp_path: Path) -> None:
+    dest = tmp_path / "svc"
+    render(dest, service_name="ledger-api", language="rust")
+    run(["cargo", "build", "--bin", "ledger-api"], dest, CARGO_ENV, timeout=2400)
+    binary = Path(CARGO_ENV["CARGO_TARGET_DIR"]) / "debug" / "ledger-api"
+    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    status, body = get(f"{server.base}/hello")
+    assert status == 200
+    assert json.loads(body) == {"service": "ledger-api", "message": "hello"}
+    assert get(f"{server.base}/healthz") == (200, "ok")
+    status, body = get(f"{server.base}/admin/telemetry")
+    assert json.loads(body) == {"enabled": True}
+    took, output = server.stop()
+    assert took < 5.0 + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
+    hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]
+    assert hello and re.fullmatch(r"[0-9a-f]{32}", str(hello[0].get("trace_id"))), output
+
+    out = run(
+        ["cargo", "bench", "--bench", "overhead", "--", "--test"], dest, CARGO_ENV, timeout=2400
+    )
+    assert "Success" in out or "ok" in out, out

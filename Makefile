@@ -10,7 +10,7 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile demo bench clean
+.PHONY: install lint format test test-unit test-compile demo bench collector clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ demo: install
 bench: install
 	$(BIN)/python benchmarks/bench_new.py
 	$(BIN)/python benchmarks/bench_middleware.py
+
+# Build (or reuse) the OpenTelemetry Collector of collector/manifest.yaml, cached in $(CACHE_DIR).
+collector:
+	SCAFFOLD_CACHE=$(CACHE_DIR) bash collector/build.sh
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -10,16 +10,23 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import click
 
 from scaffold import __version__
+from scaffold.collector import (
+    TIERS,
+    CollectorOptions,
+    Tier,
+    render_collector_config,
+    write_text_atomic,
+)
 from scaffold.errors import PolicyError, ScaffoldError
 from scaffold.policy import POLICY_FILE, load_policy
 from scaffold.questions import load_answers_file, parse_data
 from scaffold.render import NewService
-from scaffold.source import bundled_templates
+from scaffold.source import bundled_templates, open_source
 
 __all__ = ["main"]
 
@@ -122,6 +129,70 @@ def new(
     click.echo("Next steps:")
     for step in result.next_steps:
         click.echo(f"  {step}")
+
+
+@cli.command()
+@click.option("--tier", type=click.Choice(TIERS), required=True, help="Which collector tier.")
+@click.option(
+    "--out", type=click.Path(path_type=Path), help="Write the YAML here [default: stdout]."
+)
+@click.option(
+    "--gateway",
+    "gateways",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Agent: a gateway's OTLP/gRPC address; repeatable.",
+)
+@click.option(
+    "--upstream", metavar="URL", help="Gateway: the backend's OTLP endpoint (http:// or https://)."
+)
+@click.option(
+    "--upstream-protocol",
+    type=click.Choice(["grpc", "http/protobuf"]),
+    default="grpc",
+    show_default=True,
+)
+@click.option("--gateway-tls", is_flag=True, help="Agent: use TLS towards the gateways.")
+@click.option(
+    "--storage-dir",
+    type=click.Path(path_type=Path),
+    help="Persistent queue directory [default: from the policy].",
+)
+@click.option("--debug", is_flag=True, help="Add the debug exporter.")
+@click.option(
+    "--template",
+    "template",
+    metavar="SRC",
+    help="Template set whose policy to use [default: bundled].",
+)
+@_handle_errors
+def collector(
+    tier: Tier,
+    out: Path | None,
+    gateways: tuple[str, ...],
+    upstream: str | None,
+    upstream_protocol: Literal["grpc", "http/protobuf"],
+    gateway_tls: bool,
+    storage_dir: Path | None,
+    debug: bool,
+    template: str | None,
+) -> None:
+    """Render an OpenTelemetry Collector configuration for the agent or gateway tier."""
+    options = CollectorOptions(
+        gateways=gateways,
+        upstream=upstream,
+        upstream_protocol=upstream_protocol,
+        gateway_tls=gateway_tls,
+        storage_directory=storage_dir,
+        debug=debug,
+    )
+    with open_source(template) as source:
+        text = render_collector_config(source.policy(), tier, options)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    write_text_atomic(out, text)
+    click.echo(f"Wrote the {tier} collector configuration to {out}", err=True)
 
 
 @cli.group()

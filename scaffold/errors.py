@@ -12,6 +12,7 @@ from pathlib import Path
 
 __all__ = [
     "AnswerError",
+    "CollectorError",
     "DestinationError",
     "GitError",
     "PolicyError",
@@ -90,3 +91,9 @@ class GitError(ScaffoldError):
     """A git operation on the user's repository failed."""
 
     exit_code = 6
+
+
+class CollectorError(ScaffoldError):
+    """The collector options cannot produce a working configuration."""
+
+    exit_code = 7

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.error
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from scaffold.cli import cli
 from scaffold.collector import (
     CollectorError,
     CollectorOptions,
@@ -64,6 +67,11 @@ def with_policy(policy: Policy, section: str, **values: Any) -> Policy:
     return parse_policy(yaml.safe_dump(raw))
 
 
+def statements(redaction: dict[str, Any], signal: str) -> str:
+    """Every OTTL statement of one signal's groups, joined."""
+    return " ".join(s for group in redaction[f"{signal}_statements"] for s in group["statements"])
+
+
 def network_exporters(config: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v for k, v in config["exporters"].items() if k.split("/")[0] not in ("file", "debug")
@@ -92,31 +100,45 @@ def test_memory_limiter_comes_first_in_every_pipeline(policy: Policy, tier: Tier
 @pytest.mark.parametrize("tier", TIERS)
 def test_redaction_covers_the_policy_headers_and_query_params(policy: Policy, tier: Tier) -> None:
     redaction = config_of(policy, tier)["processors"]["transform/redaction"]
-    traces = " ".join(redaction["trace_statements"])
+    traces = statements(redaction, "trace")
     for header in policy.raw["http"]["redacted_headers"]:
-        assert header.replace("-", "[-_]") in traces
-        for key in ("metric_statements", "log_statements"):
-            assert header.replace("-", "[-_]") in " ".join(redaction[key])
-    assert "delete_matching_keys(span.attributes" in traces
+        for signal in ("trace", "metric", "log"):
+            assert header.replace("-", "[-_]") in statements(redaction, signal), signal
+    for context in ("span", "spanevent"):
+        assert f"delete_matching_keys({context}.attributes" in traces
     for param in policy.raw["http"]["redacted_query_params"]:
         assert param in traces
     for attribute in ("url.full", "url.query"):
         assert f'replace_pattern(span.attributes["{attribute}"]' in traces
-        assert f'replace_pattern(log.attributes["{attribute}"]' in " ".join(
-            redaction["log_statements"]
-        )
+        assert f'replace_pattern(log.attributes["{attribute}"]' in statements(redaction, "log")
+
+
+def test_each_redaction_group_stays_in_its_own_context(policy: Policy) -> None:
+    """A group mixing span and span-event paths would run only per span event."""
+    redaction = config_of(policy, "gateway")["processors"]["transform/redaction"]
+    contexts = []
+    for signal in ("trace", "metric", "log"):
+        for group in redaction[f"{signal}_statements"]:
+            contexts.append(group["context"])
+            for statement in group["statements"]:
+                paths = re.findall(r"\b(span|spanevent|datapoint|log)\.attributes", statement)
+                assert paths and set(paths) == {group["context"]}, statement
+    assert contexts == ["span", "spanevent", "datapoint", "log"]
 
 
 def test_redaction_follows_a_changed_policy(policy: Policy) -> None:
     changed = with_policy(
         policy, "http", redacted_headers=["x-secret-thing"], redacted_query_params=["otp"]
     )
-    traces = " ".join(
-        config_of(changed, "gateway")["processors"]["transform/redaction"]["trace_statements"]
-    )
+    redaction = config_of(changed, "gateway")["processors"]["transform/redaction"]
+    traces = statements(redaction, "trace")
     assert "x[-_]secret[-_]thing" in traces
     assert "(otp)=" in traces
     assert "authorization" not in traces
+
+    no_params = with_policy(policy, "http", redacted_query_params=[])
+    redaction = config_of(no_params, "gateway")["processors"]["transform/redaction"]
+    assert "replace_pattern" not in statements(redaction, "trace")
 
 
 def test_gateway_tail_sampling_comes_from_the_policy(policy: Policy) -> None:
@@ -486,3 +508,44 @@ def _wait_for_span(output: Path, span_id: str, timeout: float) -> dict[str, Any]
                                 return dict(span)
         time.sleep(0.3)
     pytest.fail(f"span {span_id} never reached {output}")
+
+
+def test_cli_renders_both_tiers(tmp_path: Path) -> None:
+    runner = CliRunner()
+    agent = runner.invoke(
+        cli, ["collector", "--tier", "agent", "--gateway", "gw-1:4317", "--gateway", "gw-2:4317"]
+    )
+    assert agent.exit_code == 0, agent.output
+    assert yaml.safe_load(agent.output)["exporters"]["load_balancing"]
+    out = tmp_path / "gateway.yaml"
+    gateway = runner.invoke(
+        cli,
+        [
+            "collector",
+            "--tier",
+            "gateway",
+            "--upstream",
+            "https://otlp.example.com:4317",
+            "--out",
+            str(out),
+        ],
+    )
+    assert gateway.exit_code == 0, gateway.output
+    assert "tail_sampling" in yaml.safe_load(out.read_text(encoding="utf-8"))["processors"]
+    assert [p.name for p in tmp_path.iterdir()] == ["gateway.yaml"]
+    bad = runner.invoke(cli, ["collector", "--tier", "agent"])
+    assert bad.exit_code == 7
+    assert bad.output.startswith("error: ") and bad.output.count("\n") == 1
+    missing_dir = runner.invoke(
+        cli,
+        [
+            "collector",
+            "--tier",
+            "gateway",
+            "--upstream",
+            "http://x:4317",
+            "--out",
+            str(tmp_path / "no" / "x.yaml"),
+        ],
+    )
+    assert missing_dir.exit_code == 7 and "does not exist" in missing_dir.output

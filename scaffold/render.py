@@ -9,6 +9,7 @@ Nothing appears at the destination unless every step succeeded.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import warnings
@@ -78,6 +79,7 @@ class NewService:
             answers = resolve_answers(
                 questions, policy, self.data, use_defaults=self.use_defaults, ask=self.ask
             )
+            _check_crate_name(source.root, answers)
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
             _check_destination(dest)
             created = _make_parents(dest.parent)
@@ -105,6 +107,20 @@ class NewService:
             commit=commit,
             next_steps=_next_steps(dest, answers),
         )
+
+
+def _check_crate_name(root: Path, answers: Mapping[str, Any]) -> None:
+    """Refuse a Rust service named like one of its own dependencies: cargo cannot build it."""
+    lock = root / "rust" / "Cargo.lock.jinja"
+    if answers.get("language") != "rust" or not lock.is_file():
+        return
+    crate = str(answers["service_name"]).replace("-", "_")
+    for name in re.findall(r'^name = "([^"{]+)"$', lock.read_text(encoding="utf-8"), flags=re.M):
+        if name.replace("-", "_") == crate:
+            raise AnswerError(
+                "service_name",
+                f"{answers['service_name']!r} is the name of a crate the service depends on; pick another name",
+            )
 
 
 def _check_destination(dest: Path) -> None:

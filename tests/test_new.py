@@ -122,6 +122,11 @@ def test_flags_override_the_answers_file(tmp_path: Path) -> None:
             "cannot reach template",
         ),
         (["new", "svc"], AnswerError.exit_code, "no answer given"),
+        (
+            ["new", "tokio", "--lang", "rust", "--defaults"],
+            AnswerError.exit_code,
+            "a crate the service depends on",
+        ),
     ],
 )
 def test_bad_input_fails_cleanly_and_writes_nothing(

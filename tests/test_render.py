@@ -14,16 +14,24 @@ from scaffold.questions import BOUNDARIES
 
 from .conftest import ROOT, render
 
-# The template set uses Jinja's default delimiters; any left in the output is residue.
-RESIDUE = re.compile(r"\{\{|\{%|\{#|%\}|#\}")
+# The template set writes Jinja tags with inner spaces (`{{ x }}`, `{% if %}`); a tag of that
+# shape in the output is residue, while `{{` alone (a Rust macro block) or `[%.3f` is code.
+RESIDUE = re.compile(r"\{\{[ -]\S.*?[ -]\}\}|\{%[ -].*?[ -]%\}|\{#[ -]")
 SOURCE_SUFFIXES = {".go", ".rs", ".toml", ".mod", ".md", ".yml", ".yaml", ".proto"}
 
-# Which boundaries bring which file.
-GO_FILES = {
-    "internal/telemetry/client.go": {"http_client"},
-    "internal/telemetry/grpc.go": {"grpc_server", "grpc_client"},
-    "internal/telemetry/database.go": {"database"},
-    "internal/telemetry/messaging.go": {"messaging"},
+# Which boundaries bring which file, per language.
+BOUNDARY_FILES = {
+    "go": {
+        "internal/telemetry/client.go": {"http_client"},
+        "internal/telemetry/grpc.go": {"grpc_server", "grpc_client"},
+        "internal/telemetry/database.go": {"database"},
+        "internal/telemetry/messaging.go": {"messaging"},
+    },
+    "rust": {
+        "src/telemetry/http_client.rs": {"http_client"},
+        "src/telemetry/database.rs": {"database"},
+        "src/telemetry/messaging.rs": {"messaging"},
+    },
 }
 
 
@@ -46,17 +54,22 @@ def assert_clean(root: Path) -> None:
         assert "\n\n\n" not in text, f"two blank lines in a row in {rel}"
 
 
+@pytest.mark.parametrize("language", ["go", "rust"])
 @pytest.mark.parametrize("size", [0, 1, 2, len(BOUNDARIES)])
-def test_go_boundary_combinations_render_clean(tmp_path: Path, size: int) -> None:
+def test_boundary_combinations_render_clean(tmp_path: Path, size: int, language: str) -> None:
     for index, chosen in enumerate(itertools.combinations(BOUNDARIES, size)):
         dest = tmp_path / f"svc{index}"
-        render(dest, service_name="orders", language="go", boundaries=list(chosen))
+        render(dest, service_name="orders", language=language, boundaries=list(chosen))
         assert_clean(dest)
-        for file, bringers in GO_FILES.items():
+        for file, bringers in BOUNDARY_FILES[language].items():
             assert (dest / file).exists() == bool(bringers & set(chosen)), f"{file} with {chosen}"
-        go_mod = (dest / "go.mod").read_text(encoding="utf-8")
-        assert ("otelgrpc" in go_mod) == any(b.startswith("grpc") for b in chosen)
-        assert ("otelsql" in go_mod) == ("database" in chosen)
+        if language == "go":
+            go_mod = (dest / "go.mod").read_text(encoding="utf-8")
+            assert ("otelgrpc" in go_mod) == any(b.startswith("grpc") for b in chosen)
+            assert ("otelsql" in go_mod) == ("database" in chosen)
+        else:
+            cargo = (dest / "Cargo.toml").read_text(encoding="utf-8")
+            assert 'name = "orders"' in cargo
 
 
 def test_go_service_carries_the_policy(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile demo bench collector clean
+.PHONY: install lint format test test-unit test-compile e2e demo bench collector clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,15 +29,23 @@ format: install
 	$(BIN)/ruff check --fix scaffold tests benchmarks
 	$(BIN)/ruff format scaffold tests benchmarks
 
-# The whole suite: lint, unit tests, render + compile tiers. .ci/run calls this.
+# The whole suite: lint, unit, render + compile, then end to end on its own (its latency
+# figures must not compete with compiles). .ci/run calls this.
 test: lint
-	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m 'not e2e' $(PYTEST_ARGS)
+	$(MAKE) e2e
+
+# A generated Go service calls a generated Rust service; a real collector receives both.
+e2e: install
+	rm -f build/e2e-figures.json
+	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+	@cat build/e2e-figures.json
 
 test-unit: install
 	$(BIN)/pytest -m 'not compile' $(PYTEST_ARGS)
 
 test-compile: install
-	$(BIN)/pytest -n 2 -m compile $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 -m 'compile and not e2e' $(PYTEST_ARGS)
 
 # Render a Go and a Rust service from the bundled templates, without a single prompt.
 demo: install

@@ -44,6 +44,17 @@ def templates() -> Path:
     return bundled_templates()
 
 
+@pytest.fixture(scope="session")
+def otelcol() -> Path:
+    """The collector binary: built by collector/build.sh once per manifest, cached outside."""
+    from .toolchains import build_collector
+
+    require_tool("go")
+    binary = build_collector()
+    assert ROOT not in binary.parents, "the collector must be cached outside the checkout"
+    return binary
+
+
 def require_tool(*tools: str) -> None:
     """Skip when a toolchain is missing; under CI=true a missing toolchain is a failure."""
     for tool in tools:

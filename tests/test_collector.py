@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import subprocess
 import time
@@ -29,10 +28,8 @@ from scaffold.collector import (
 from scaffold.errors import ScaffoldError
 from scaffold.policy import Policy, load_policy, parse_policy
 
-from .conftest import ROOT, require_tool
 from .toolchains import free_port
 
-BUILD_SCRIPT = ROOT / "collector" / "build.sh"
 GATEWAYS = ("gateway-0.otel.svc:4317", "gateway-1.otel.svc:4317")
 UPSTREAM = "https://otlp.backend.example:4317"
 TIERS: tuple[Tier, ...] = ("agent", "gateway")
@@ -328,26 +325,6 @@ def test_unknown_tier_is_a_collector_error(policy: Policy) -> None:
 
 
 # -- the real collector --------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def otelcol() -> Path:
-    """The collector binary: built by collector/build.sh once per manifest, cached outside."""
-    require_tool("go")
-    proc = subprocess.run(
-        ["bash", str(BUILD_SCRIPT)],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-        env={**os.environ, "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local")},
-    )
-    if proc.returncode != 0:
-        pytest.fail(f"collector/build.sh failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
-    binary = Path(proc.stdout.strip().splitlines()[-1])
-    assert binary.is_file() and os.access(binary, os.X_OK), binary
-    assert ROOT not in binary.parents, "the collector must be cached outside the checkout"
-    return binary
 
 
 @pytest.mark.compile

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -54,15 +56,21 @@ def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
 
 
 class Server:
-    """A generated service binary running on a loopback port."""
+    """A service binary running on a loopback port, its output going to a file.
 
-    def __init__(self, binary: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
+    A file, not a pipe: under sustained load a service logs more than a pipe holds, and a full
+    pipe would block it.
+    """
+
+    def __init__(self, binary: Path, env: dict[str, str], port: int | None = None) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
+        self.log = Path(tempfile.mkstemp(prefix=f"{binary.name}-", suffix=".log")[1])
         full_env = {**os.environ, **env, "PORT": str(self.port)}
-        self.proc = subprocess.Popen(
-            [str(binary)], env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [str(binary)], env=full_env, stdout=out, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -73,17 +81,96 @@ class Server:
                     break
                 time.sleep(0.1)
         self.proc.kill()
-        output = self.proc.communicate()[0]
-        raise AssertionError(f"{binary} did not start: {output}")
+        self.proc.wait()
+        raise AssertionError(f"{binary} did not start: {self.output()}")
+
+    def output(self) -> str:
+        """Everything the service printed so far."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def rss_kib(self) -> int:
+        """Resident memory of the process, from /proc."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text(encoding="utf-8")
+        return int(re.search(r"^VmRSS:\s+(\d+) kB", status, re.M).group(1))  # type: ignore[union-attr]
 
     def stop(self) -> tuple[float, str]:
         """SIGTERM the server; return how long it took to exit and everything it printed."""
         start = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
         try:
-            output = self.proc.communicate(timeout=30)[0]
+            self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            output = self.proc.communicate()[0]
-            raise AssertionError(f"server ignored SIGTERM: {output}") from None
-        return time.monotonic() - start, output
+            self.proc.wait()
+            raise AssertionError(f"server ignored SIGTERM: {self.output()}") from None
+        took = time.monotonic() - start
+        output = self.output()
+        self.log.unlink(missing_ok=True)
+        return took, output
+
+
+BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "collector" / "build.sh"
+
+
+def build_collector() -> Path:
+    """Build the collector of collector/manifest.yaml once per machine; return the binary."""
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
+        env={**os.environ, "GOTOOLCHAIN": os.environ.get("GOTOOLCHAIN", "local")},
+    )
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"collector/build.sh failed ({proc.returncode}):\n{proc.stderr[-6000:]}"
+        )
+    binary = Path(proc.stdout.strip().splitlines()[-1])
+    assert binary.is_file() and os.access(binary, os.X_OK), binary
+    return binary
+
+
+class Collector:
+    """A real collector running a rendered gateway configuration on loopback ports.
+
+    Everything it receives is also written as OTLP/JSON lines to `output`. `stop()` and
+    `start()` take it away and bring it back on the same ports.
+    """
+
+    def __init__(self, binary: Path, config_yaml: str, workdir: Path, health_port: int) -> None:
+        self.binary = binary
+        self.config = workdir / "otelcol.yaml"
+        self.config.write_text(config_yaml, encoding="utf-8")
+        self.health = f"http://127.0.0.1:{health_port}/"
+        self.log = workdir / "otelcol.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [str(self.binary), f"--config={self.config}"], stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            try:
+                get(self.health, timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError(
+            f"the collector did not become healthy:\n{self.log.read_text()[-4000:]}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from scaffold.questions import BOUNDARIES
 
 from .conftest import render, require_tool, run
-from .toolchains import GO_ENV, Server, get, go_checks
+from .toolchains import GO_ENV, assert_runtime_contract, go_checks
 
 pytestmark = pytest.mark.compile
 
@@ -49,17 +48,7 @@ def test_default_go_service_runs_and_benchmarks(tmp_path: Path) -> None:
     binary = tmp_path / "payments-api"
     run(["go", "build", "-o", str(binary), "./cmd/payments-api"], dest, GO_ENV)
     # No collector listens: the service must serve and stop promptly anyway.
-    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
-    status, body = get(f"{server.base}/hello")
-    assert status == 200
-    assert json.loads(body) == {"service": "payments-api", "message": "hello"}
-    assert get(f"{server.base}/healthz") == (200, "ok")
-    status, body = get(f"{server.base}/admin/telemetry")
-    assert json.loads(body) == {"enabled": True}
-    took, output = server.stop()
-    assert took < 5.0 + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
-    hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]
-    assert hello and re.fullmatch(r"[0-9a-f]{32}", hello[0]["trace_id"]), output
+    assert_runtime_contract(binary, "payments-api", shutdown_deadline_s=5.0)
 
     out = run(
         [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 from scaffold.questions import BOUNDARIES
 
 from .conftest import render, require_tool, run
-from .toolchains import CARGO_ENV, Server, get, rust_checks
+from .toolchains import CARGO_ENV, assert_runtime_contract, rust_checks
 
 pytestmark = pytest.mark.compile
 
@@ -47,17 +46,7 @@ def test_default_rust_service_runs_and_benchmarks(tmp_path: Path) -> None:
     render(dest, service_name="ledger-run", language="rust")
     run(["cargo", "build", "--bin", "ledger-run"], dest, CARGO_ENV, timeout=2400)
     binary = Path(CARGO_ENV["CARGO_TARGET_DIR"]) / "debug" / "ledger-run"
-    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
-    status, body = get(f"{server.base}/hello")
-    assert status == 200
-    assert json.loads(body) == {"service": "ledger-run", "message": "hello"}
-    assert get(f"{server.base}/healthz") == (200, "ok")
-    status, body = get(f"{server.base}/admin/telemetry")
-    assert json.loads(body) == {"enabled": True}
-    took, output = server.stop()
-    assert took < 5.0 + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
-    hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]
-    assert hello and re.fullmatch(r"[0-9a-f]{32}", str(hello[0].get("trace_id"))), output
+    assert_runtime_contract(binary, "ledger-run", shutdown_deadline_s=5.0)
 
     # Criterion's test mode runs every benchmark once on the dev profile, which shares the
     # compiled dependencies with `cargo test`; `make bench` measures on the release profile.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -107,6 +108,25 @@ class Server:
         output = self.output()
         self.log.unlink(missing_ok=True)
         return took, output
+
+
+def assert_runtime_contract(binary: Path, service_name: str, shutdown_deadline_s: float) -> None:
+    """Run a built service with no collector and check the runtime contract both languages share.
+
+    /hello answers and logs a trace-correlated JSON line, /healthz answers, the admin endpoint
+    reports the kill switch, and SIGTERM ends the process within the policy's deadline even
+    though nothing receives its telemetry.
+    """
+    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    status, body = get(f"{server.base}/hello")
+    assert status == 200
+    assert json.loads(body) == {"service": service_name, "message": "hello"}
+    assert get(f"{server.base}/healthz") == (200, "ok")
+    assert json.loads(get(f"{server.base}/admin/telemetry")[1]) == {"enabled": True}
+    took, output = server.stop()
+    assert took < shutdown_deadline_s + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
+    hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]
+    assert hello and re.fullmatch(r"[0-9a-f]{32}", str(hello[0].get("trace_id"))), output
 
 
 BUILD_SCRIPT = Path(__file__).resolve().parent.parent / "collector" / "build.sh"

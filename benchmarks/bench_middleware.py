@@ -66,10 +66,16 @@ def go_table() -> None:
     if not rows:
         sys.exit(f"no benchmark lines in go test output:\n{out}")
     bare = float(rows[0][1])
+    upstream = next(float(ns) for name, ns, _, _ in rows if name == "otelhttp")
     print("Go middleware (go test -bench, per request)")
-    print(f"  {'case':<28} {'ns/op':>10} {'B/op':>8} {'allocs/op':>10} {'x bare':>8}")
+    print(
+        f"  {'case':<28} {'ns/op':>10} {'B/op':>8} {'allocs/op':>10} {'x bare':>8} {'x otelhttp':>11}"
+    )
     for name, ns, bytes_, allocs in rows:
-        print(f"  {name:<28} {float(ns):>10.0f} {bytes_:>8} {allocs:>10} {float(ns) / bare:>8.1f}")
+        value = float(ns)
+        print(
+            f"  {name:<28} {value:>10.0f} {bytes_:>8} {allocs:>10} {value / bare:>8.1f} {value / upstream:>11.2f}"
+        )
 
 
 def rust_table() -> None:
@@ -93,16 +99,18 @@ def rust_table() -> None:
         text=True,
         check=True,
     ).stdout
-    rows = re.findall(r"^(\S+)\s+time:\s+\[\S+ \S+ (\S+) (\S+)", out, re.M)
+    # "NAME  time: [low unit estimate unit high unit]"; a long NAME puts time: on the next line.
+    rows = re.findall(r"^(\S[^\n]*?)\s+time:\s+\[[\d.]+ \S+ ([\d.]+) (\S+) [\d.]+ \S+\]", out, re.M)
     if not rows:
         sys.exit(f"no benchmark lines in cargo bench output:\n{out}")
     scale = {"ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6}
-    values = [(name, float(value) * scale[unit]) for name, value, unit in rows]
+    values = [(name.strip(), float(value) * scale[unit]) for name, value, unit in rows]
     bare = values[0][1]
+    upstream = next(ns for name, ns in values if "TraceLayer" in name)
     print("Rust layer (criterion, median per request)")
-    print(f"  {'case':<40} {'ns':>10} {'x bare':>8}")
+    print(f"  {'case':<44} {'ns':>10} {'x bare':>8} {'x TraceLayer':>13}")
     for name, ns in values:
-        print(f"  {name:<40} {ns:>10.0f} {ns / bare:>8.1f}")
+        print(f"  {name:<44} {ns:>10.0f} {ns / bare:>8.1f} {ns / upstream:>13.2f}")
 
 
 def main() -> None:

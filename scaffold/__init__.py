@@ -13,5 +13,17 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree wi
 from scaffold.errors import ScaffoldError
 from scaffold.policy import Policy, load_policy
 from scaffold.render import NewResult, NewService
+from scaffold.update import CheckResult, UpdateResult, UpdateService, check
 
-__all__ = ["NewResult", "NewService", "Policy", "ScaffoldError", "__version__", "load_policy"]
+__all__ = [
+    "CheckResult",
+    "NewResult",
+    "NewService",
+    "Policy",
+    "ScaffoldError",
+    "UpdateResult",
+    "UpdateService",
+    "__version__",
+    "check",
+    "load_policy",
+]

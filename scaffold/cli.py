@@ -7,6 +7,7 @@ and its exit code, in `_handle_errors`.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,11 +23,13 @@ from scaffold.collector import (
     render_collector_config,
     write_text_atomic,
 )
-from scaffold.errors import PolicyError, ScaffoldError
+from scaffold.errors import BehindError, ConflictError, PolicyError, ScaffoldError
 from scaffold.policy import POLICY_FILE, load_policy
 from scaffold.questions import load_answers_file, parse_data
 from scaffold.render import NewService
 from scaffold.source import bundled_templates, open_source
+from scaffold.template_repo import DEFAULT_VERSION, init_template_repo
+from scaffold.update import UpdateService, check
 
 __all__ = ["main"]
 
@@ -193,6 +196,59 @@ def collector(
         return
     write_text_atomic(out, text)
     click.echo(f"Wrote the {tier} collector configuration to {out}", err=True)
+
+
+@cli.command()
+@click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--to",
+    metavar="REF",
+    help="Template version (tag, branch or commit) [default: latest release tag].",
+)
+@click.option(
+    "--pretend", is_flag=True, help="Show what would change, conflicts included; change nothing."
+)
+@_handle_errors
+def update(path: Path, to: str | None, pretend: bool) -> None:
+    """Update a service to a new version of its template, keeping local edits."""
+    result = UpdateService(path=path, to=to, pretend=pretend).run()
+    for line in result.summary():
+        click.echo(line)
+    if result.conflicts:
+        raise ConflictError(result.path, result.conflicts)
+
+
+@cli.command("check")
+@click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_handle_errors
+def check_command(path: Path, as_json: bool) -> None:
+    """Exit 0 when the service is on the latest template version, 11 when it is behind."""
+    result = check(path)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    elif not result.behind:
+        click.echo(f"{result.path} is on {result.current}, the latest version of {result.template}")
+    if result.behind:
+        raise BehindError(result.path, result.current, result.latest or "")
+
+
+@cli.group()
+def template() -> None:
+    """Work on an organisation's template repository."""
+
+
+@template.command("init")
+@click.argument("dest", type=click.Path(path_type=Path))
+@click.option(
+    "--tag", default=DEFAULT_VERSION, show_default=True, help="First version tag (PEP 440)."
+)
+@_handle_errors
+def template_init(dest: Path, tag: str) -> None:
+    """Create a template repository from the bundled set, committed and tagged."""
+    repo = init_template_repo(dest, tag)
+    click.echo(f"Created template repository {repo} at {tag}")
+    click.echo("Next: push it, then `scaffold new --template <its git URL>`")
 
 
 @cli.group()

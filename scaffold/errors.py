@@ -12,9 +12,13 @@ from pathlib import Path
 
 __all__ = [
     "AnswerError",
+    "BehindError",
     "CollectorError",
+    "ConflictError",
     "DestinationError",
+    "DirtyRepoError",
     "GitError",
+    "NotVersionedError",
     "PolicyError",
     "PolicyProblem",
     "ScaffoldError",
@@ -97,3 +101,73 @@ class CollectorError(ScaffoldError):
     """The collector options cannot produce a working configuration."""
 
     exit_code = 7
+
+
+# Exit codes of `scaffold update` and `scaffold check` (8 and up; 1-7 are above):
+#   8  DirtyRepoError     the service has uncommitted changes; nothing was done
+#   9  NotVersionedError  the service was not made from a versioned (git-tagged) template source
+#   10 ConflictError      the update was applied but conflicts remain to be resolved
+#   11 BehindError        `scaffold check`: a newer template version exists
+# ConflictError and BehindError describe a result, not a failure of the library call:
+# `scaffold.update` returns them in its results and the CLI raises them to set the exit code.
+
+
+def _listing(files: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(files[:limit])
+    return f"{shown} (and {len(files) - limit} more)" if len(files) > limit else shown
+
+
+class DirtyRepoError(GitError):
+    """The repository has uncommitted changes, so an update could not be told apart from them."""
+
+    exit_code = 8
+
+    def __init__(self, path: Path | str, files: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.files = list(files)
+        super().__init__(
+            f"{path} has uncommitted changes ({_listing(self.files)})",
+            hint="commit or stash your changes first",
+        )
+
+
+class NotVersionedError(TemplateError):
+    """The service's template source has no versions (git tags) to update between."""
+
+    exit_code = 9
+
+    def __init__(self, path: Path | str, source: str, problem: str, fix: str) -> None:
+        self.path = Path(path)
+        self.source = source
+        super().__init__(
+            f"{path} was not made from a versioned template source ({problem})", hint=fix
+        )
+
+
+class ConflictError(ScaffoldError):
+    """An update was applied, and some files hold conflict markers to resolve by hand."""
+
+    exit_code = 10
+
+    def __init__(self, path: Path | str, files: Sequence[str]) -> None:
+        self.path = Path(path)
+        self.files = list(files)
+        super().__init__(
+            f"{len(self.files)} file(s) in {path} have conflicts: {_listing(self.files)}",
+            hint="resolve the <<<<<<< markers, `git add` the files, then commit",
+        )
+
+
+class BehindError(ScaffoldError):
+    """`scaffold check`: the service is behind the latest version of its template."""
+
+    exit_code = 11
+
+    def __init__(self, path: Path | str, current: str | None, latest: str) -> None:
+        self.path = Path(path)
+        self.current = current
+        self.latest = latest
+        super().__init__(
+            f"{path} is on {current or 'an unknown version'}; {latest} is available",
+            hint=f"run `scaffold update --to {latest}`",
+        )

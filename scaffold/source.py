@@ -86,7 +86,7 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
             f"template {src!r} not found",
             hint="pass --template with the path or git URL of a template set",
         )
-    if not is_remote and not _is_git_root(local):
+    if not is_remote and not is_git_root(local):
         if not (local / COPIER_FILE).is_file():
             raise TemplateError(
                 f"{src!r} has no {COPIER_FILE}",
@@ -102,7 +102,7 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
             repo = git.Repo.clone_from(url.removeprefix("git+"), checkout, no_checkout=True)
         except git.GitCommandError as exc:
             raise TemplateError(
-                f"cannot reach template {src!r}: {_git_reason(exc)}",
+                f"cannot reach template {src!r}: {git_reason(exc)}",
                 hint="check the URL and your access to it",
             ) from None
         chosen = ref or latest_version_tag(repo) or "HEAD"
@@ -177,11 +177,13 @@ def _copier_url(url: str) -> str:
     return f"git+{url}"
 
 
-def _is_git_root(path: Path) -> bool:
+def is_git_root(path: Path) -> bool:
+    """Whether `path` is the top of a git repository (a work tree or a bare repository)."""
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "refs").is_dir())
 
 
-def _git_reason(exc: git.GitCommandError) -> str:
+def git_reason(exc: git.GitCommandError) -> str:
+    """The one line of a failed git command that says why it failed."""
     lines = [ln.strip() for ln in str(exc.stderr or exc).splitlines() if ln.strip()]
     fatal = [ln for ln in lines if "fatal:" in ln]
     reason = (fatal or lines or ["git failed"])[-1]

@@ -1,0 +1,639 @@
+"""`scaffold update` and `scaffold check`: take a new template version into a service.
+
+A service records where it came from in `.copier-answers.yml`: `_src_path` (the template
+source, a git repository whose tags are versions) and `_commit` (the version it is on). An update
+is `copier update` with the options Renovate's copier manager uses, wrapped in what copier leaves
+to its caller:
+
+- before: refuse what cannot be updated safely, with one line that says what to do: not a git
+  repository, no answers file, uncommitted changes, a template source that is not versioned or
+  cannot be reached, a version that does not exist or is older than the current one;
+- after: find every conflict (unmerged index entries, files with `<<<<<<<` markers) and every
+  `.rej` file copier left, and report them; a `.rej` is removed only when every line it holds is
+  in the conflicted file, so no edit is ever dropped silently;
+- on failure: put the service back as it was (it was clean before the update started).
+
+`pretend` runs the same update in a throw-away clone, so its report (conflicts included) is
+exactly what a real run would do, and the service is not touched.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import copier
+import git
+import yaml
+from copier.errors import CopierError
+from packaging.version import InvalidVersion, Version
+from plumbum import ProcessExecutionError
+
+from scaffold.errors import (
+    AnswerError,
+    DestinationError,
+    DirtyRepoError,
+    GitError,
+    NotVersionedError,
+    TemplateError,
+)
+from scaffold.source import bundled_templates, git_reason, is_git_root, open_source
+
+__all__ = [
+    "ANSWERS_FILE",
+    "CheckResult",
+    "FileChange",
+    "UpdateResult",
+    "UpdateService",
+    "check",
+]
+
+ANSWERS_FILE = ".copier-answers.yml"
+
+ChangeKind = Literal["added", "modified", "deleted", "conflict"]
+
+_REMOTE = re.compile(r"^(\w+://|git@|git\+|gh:|gl:)")
+_DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)$")
+_SHA = re.compile(r"^[0-9a-f]{7,40}$")
+_UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+# Never wait for a password prompt: a CI job or a fleet run would hang on it.
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file an update added, modified, deleted, or left with conflicts.
+
+    Attributes:
+        path: relative to the service root, with forward slashes.
+        kind: what happened to it; `conflict` files hold markers to resolve.
+    """
+
+    path: str
+    kind: ChangeKind
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What `UpdateService.run` did (or, with `pretend`, would do).
+
+    Attributes:
+        path: the service root.
+        template: the template source (`_src_path`).
+        from_version: the version the service was on.
+        to_version: the version it is on after the update.
+        files: every file the update changed, `.copier-answers.yml` included.
+        conflicts: files with conflicts to resolve by hand, relative to `path`.
+        rejects: `.rej` files kept because their content is not in the conflicted file; open
+            them next to the file they name and apply what they hold by hand.
+        pretend: nothing was written; the result is what a real run would do.
+        notes: the template's own change log between the two versions (commit subjects,
+            newest first, at most 20): what the platform team says changed.
+    """
+
+    path: Path
+    template: str
+    from_version: str
+    to_version: str
+    files: tuple[FileChange, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    rejects: tuple[str, ...] = ()
+    pretend: bool = False
+    notes: tuple[str, ...] = ()
+
+    @property
+    def changed(self) -> bool:
+        """Whether the update changed (or would change) any file."""
+        return bool(self.files)
+
+    def summary(self) -> list[str]:
+        """A short report, one line each, for a terminal or a pull request."""
+        if not self.changed and self.from_version == self.to_version:
+            return [f"{self.path} is already on {self.to_version}; nothing to do"]
+        verb = "Would update" if self.pretend else "Updated"
+        lines = [
+            f"{verb} {self.path} from {self.from_version} to {self.to_version}: "
+            f"{len(self.files)} file(s) changed, {len(self.conflicts)} conflict(s)"
+        ]
+        if self.notes:
+            lines.append("Template changes:")
+            lines += [f"  - {note}" for note in self.notes]
+        if self.files:
+            lines.append("Files:")
+        lines += [f"  {change.kind:<9} {change.path}" for change in self.files]
+        lines += [f"  kept      {reject} (apply its hunks by hand)" for reject in self.rejects]
+        if self.pretend:
+            return lines
+        if self.conflicts:
+            lines.append(
+                "Resolve the <<<<<<< markers in the conflicted files, `git add` them, then commit."
+            )
+        elif self.changed:
+            lines.append("Review the change with `git diff`, run the tests, then commit.")
+        return lines
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Whether a service is on the latest version of its template.
+
+    Attributes:
+        path: the service root.
+        template: the template source (`_src_path`).
+        current: the version the service is on (`_commit`).
+        latest: the highest release tag of the template source.
+        behind: a newer version exists.
+    """
+
+    path: Path
+    template: str
+    current: str | None
+    latest: str | None
+    behind: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result as plain JSON-ready data, for `scaffold check --json`."""
+        return {
+            "path": str(self.path),
+            "template": self.template,
+            "current": self.current,
+            "latest": self.latest,
+            "behind": self.behind,
+        }
+
+
+@dataclass
+class UpdateService:
+    """One `scaffold update` operation: its options, and `run()` to carry it out.
+
+    Attributes:
+        path: the root of the service (where `.copier-answers.yml` is).
+        to: the template version to update to (a tag, branch or commit); None for the latest
+            release tag.
+        pretend: report what the update would do without changing anything.
+    """
+
+    path: Path = field(default_factory=Path)
+    to: str | None = None
+    pretend: bool = False
+
+    def run(self) -> UpdateResult:
+        """Update the service to the requested template version.
+
+        Conflicts are not an error: they are listed in the result (`conflicts`), the files hold
+        standard conflict markers and the index records them as unmerged, as after `git merge`.
+
+        Raises:
+            ScaffoldError: (a subclass) when the service cannot be updated; nothing is changed.
+                `DirtyRepoError` for uncommitted changes, `NotVersionedError` for a template
+                source without versions, `TemplateError` for an unreachable source or an
+                unknown or older version, `GitError`/`DestinationError` for a path that is not
+                a generated service in a git repository.
+        """
+        service = _Service.open(self.path)
+        service.refuse_dirty()
+        refs = service.template_refs()
+        target = _target(service, refs, self.to)
+        if _same_version(service.commit, target):
+            return UpdateResult(
+                path=service.path,
+                template=service.src,
+                from_version=service.commit,
+                to_version=service.commit,
+                pretend=self.pretend,
+            )
+        notes = _check_release(service, target)
+        if not self.pretend:
+            return replace(_update(service, target), notes=notes)
+        with tempfile.TemporaryDirectory(prefix="scaffold-pretend-") as tmp:
+            clone = _clone(service, Path(tmp) / "repo")
+            result = _update(clone, target)
+        return replace(result, path=service.path, pretend=True, notes=notes)
+
+
+def check(path: Path | str = ".") -> CheckResult:
+    """Compare the version a service is on with the latest release of its template source.
+
+    Raises:
+        ScaffoldError: (a subclass) the path is not a generated service, its template source
+            is not versioned (`NotVersionedError`) or cannot be reached (`TemplateError`).
+    """
+    service = _Service.open(Path(path))
+    refs = service.template_refs()
+    latest = _latest(refs.tags)
+    current = service.commit
+    if latest is None:
+        raise _no_tags(service)
+    behind = _behind(current, latest)
+    return CheckResult(
+        path=service.path, template=service.src, current=current, latest=latest, behind=behind
+    )
+
+
+@dataclass(frozen=True)
+class _Refs:
+    tags: tuple[str, ...]
+    names: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Service:
+    """A generated service in a git repository, with what its answers file says."""
+
+    path: Path
+    top: Path
+    answers: Mapping[str, Any]
+    src: str
+    commit: str
+
+    @property
+    def pathspec(self) -> str:
+        rel = self.path.relative_to(self.top).as_posix()
+        return "." if rel == "." else rel
+
+    @classmethod
+    def open(cls, path: Path) -> _Service:
+        path = path.expanduser().absolute()
+        if not path.is_dir():
+            raise DestinationError(
+                f"{path} is not a directory", hint="pass the root of a generated service"
+            )
+        try:
+            top = Path(_git(path, "rev-parse", "--show-toplevel").strip()).resolve()
+        except git.GitCommandError:
+            raise GitError(
+                f"{path} is not in a git repository; an update merges through git history",
+                hint="run `git init && git add -A && git commit -m 'Import service'` first",
+            ) from None
+        path = path.resolve()
+        try:
+            _git(top, "rev-parse", "--verify", "--quiet", "HEAD")
+        except git.GitCommandError:
+            raise GitError(
+                f"the git repository at {top} has no commits yet",
+                hint="commit the service first",
+            ) from None
+        answers = _read_answers(path)
+        src = answers.get("_src_path")
+        if not isinstance(src, str) or not src:
+            raise NotVersionedError(
+                path,
+                "",
+                f"{ANSWERS_FILE} has no _src_path",
+                f"set _src_path in {ANSWERS_FILE} to the template repository it was made from",
+            )
+        if src.startswith("-"):
+            raise TemplateError(
+                f"_src_path {src!r} in {path / ANSWERS_FILE} is not a path or URL",
+                hint="set it to the template repository's URL",
+            )
+        _refuse_plain_directory(path, src)
+        commit = answers.get("_commit")
+        if not isinstance(commit, str) or not commit:
+            raise NotVersionedError(
+                path,
+                src,
+                f"{ANSWERS_FILE} records no _commit",
+                f"set _commit in {ANSWERS_FILE} to the template version it was made from "
+                "(e.g. v0.1.0) and commit",
+            )
+        return cls(path=path, top=top, answers=answers, src=src, commit=commit)
+
+    def refuse_dirty(self) -> None:
+        """Refuse uncommitted changes, as copier does (untracked files count)."""
+        status = _git(self.top, "status", "--porcelain", "-z", "--", self.pathspec)
+        files = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
+        if files:
+            raise DirtyRepoError(self.path, files)
+
+    def template_refs(self) -> _Refs:
+        """The template source's tags and branch names, read with `git ls-remote`."""
+        try:
+            listing = _git(self.top, "ls-remote", _git_url(self.src))
+        except git.GitCommandError as exc:
+            raise TemplateError(
+                f"cannot reach template {self.src!r} recorded in {self.path / ANSWERS_FILE}: "
+                f"{git_reason(exc)}",
+                hint="if it moved, set _src_path in the answers file to its new location",
+            ) from None
+        tags: list[str] = []
+        names: set[str] = set()
+        for line in listing.splitlines():
+            _, _, ref = line.partition("\t")
+            ref = ref.removesuffix("^{}")
+            if ref.startswith("refs/tags/"):
+                tags.append(ref.removeprefix("refs/tags/"))
+            names.add(ref.removeprefix("refs/tags/").removeprefix("refs/heads/"))
+        return _Refs(tags=tuple(dict.fromkeys(tags)), names=frozenset(names))
+
+
+def _read_answers(path: Path) -> dict[str, Any]:
+    file = path / ANSWERS_FILE
+    if not file.is_file():
+        raise DestinationError(
+            f"{path} has no {ANSWERS_FILE}, so it was not made from a template",
+            hint="pass the root directory of a service made by `scaffold new`",
+        )
+    try:
+        answers = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError):
+        answers = None
+    if not isinstance(answers, dict):
+        raise DestinationError(
+            f"{file} is not a YAML mapping",
+            hint=f"restore it with `git checkout -- {ANSWERS_FILE}`",
+        )
+    return answers
+
+
+def _refuse_plain_directory(path: Path, src: str) -> None:
+    """A local template directory without git history has no versions to update between."""
+    if _REMOTE.match(src):
+        return
+    local = Path(src).expanduser()
+    if not local.is_dir() or is_git_root(local):
+        return  # a missing directory is reported as unreachable by `template_refs`
+    bundled = local.resolve() == bundled_templates().resolve()
+    what = "the bundled templates" if bundled else src
+    raise NotVersionedError(
+        path,
+        src,
+        f"{what} is a plain directory without version tags",
+        "run `scaffold template init DIR`, then set `_src_path: DIR` and `_commit: v0.1.0` in "
+        f"{ANSWERS_FILE} and commit",
+    )
+
+
+def _no_tags(service: _Service) -> NotVersionedError:
+    return NotVersionedError(
+        service.path,
+        service.src,
+        f"{service.src} has no release tags",
+        "tag a release in the template repository (e.g. `git tag v0.1.0`) and push the tag",
+    )
+
+
+def _target(service: _Service, refs: _Refs, to: str | None) -> str:
+    """The ref to update to: checked against the source, and never older than the current."""
+    latest = _latest(refs.tags)
+    if latest is None:
+        raise _no_tags(service)
+    target = to or latest
+    if target not in refs.names and not _SHA.match(target):
+        known = ", ".join(_newest(refs.tags, 3))
+        raise TemplateError(
+            f"template {service.src!r} has no version {target!r}",
+            hint=f"pick an existing tag (latest: {known})",
+        )
+    current, wanted = _version(service.commit), _version(target)
+    if current is not None and wanted is not None and wanted < current:
+        raise TemplateError(
+            f"{service.path} is on {service.commit}, newer than {target}; copier cannot downgrade",
+            hint="to undo an update, `git revert` the commit that took it",
+        )
+    return target
+
+
+def _check_release(service: _Service, target: str) -> tuple[str, ...]:
+    """Check the target version's org policy before anything is written; return its notes.
+
+    The policy is validated as `scaffold new` validates it. The notes are the template's commit
+    subjects since the service's version.
+
+    Raises:
+        PolicyError: the release's policy is invalid.
+        TemplateError: the release cannot be checked out.
+    """
+    with open_source(_git_url(service.src), target) as source:
+        source.policy()
+        try:
+            log = _git(source.root, "log", "--format=%s", "-n", "20", f"{service.commit}..HEAD")
+        except git.GitCommandError:
+            return ()  # the old version is not a ref of the source (a moved tag, a bare sha)
+    return tuple(line for line in log.splitlines() if line.strip())
+
+
+def _update(service: _Service, target: str) -> UpdateResult:
+    rejects_before = set(_rejects(service))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            copier.run_update(
+                service.path,
+                answers_file=ANSWERS_FILE,
+                vcs_ref=target,
+                overwrite=True,
+                skip_answered=True,
+                defaults=True,
+                conflict="inline",
+                unsafe=False,
+                quiet=True,
+            )
+    except BaseException as exc:
+        _restore(service)
+        if isinstance(exc, ValueError) and not isinstance(exc, CopierError):
+            # copier reports a question it cannot answer with defaults this way.
+            raise AnswerError(
+                "answers", f"{_first_line(exc)} (the new template version asks a new question)"
+            ) from None
+        if isinstance(exc, CopierError | ProcessExecutionError | git.GitError | OSError):
+            raise TemplateError(
+                f"copier could not update {service.path} to {target}: {_first_line(exc)}",
+                hint="nothing was changed; check the template source and version",
+            ) from None
+        raise
+    return _report(service, target, rejects_before)
+
+
+def _report(service: _Service, target: str, rejects_before: set[str]) -> UpdateResult:
+    """Read what copier did from git: changed files, conflicts, and stray `.rej` files."""
+    entries = _status(service)
+    unmerged = {path for code, path in entries if code in _UNMERGED}
+    changes: dict[str, ChangeKind] = {}
+    for code, path in entries:
+        if path.endswith(".rej"):
+            continue
+        if path in unmerged:
+            changes[path] = "conflict"
+        elif "D" in code:
+            changes[path] = "deleted"
+        elif code == "??" or "A" in code:
+            changes[path] = "added"
+        else:
+            changes[path] = "modified"
+    for path, kind in changes.items():
+        if kind != "deleted" and _has_markers(service.path / path):
+            changes[path] = "conflict"
+    kept: list[str] = []
+    for reject in sorted(set(_rejects(service)) - rejects_before):
+        target_file = reject.removesuffix(".rej")
+        changes[target_file] = "conflict"
+        if not _represented(service.path / reject, service.path / target_file):
+            kept.append(reject)
+        else:
+            (service.path / reject).unlink()
+    answers = _read_answers(service.path)
+    return UpdateResult(
+        path=service.path,
+        template=service.src,
+        from_version=service.commit,
+        to_version=str(answers.get("_commit") or target),
+        files=tuple(FileChange(path, kind) for path, kind in sorted(changes.items())),
+        conflicts=tuple(sorted(p for p, kind in changes.items() if kind == "conflict")),
+        rejects=tuple(kept),
+    )
+
+
+def _status(service: _Service) -> list[tuple[str, str]]:
+    """`git status` of the service as (XY code, path relative to the service root)."""
+    out = _git(
+        service.top,
+        "status",
+        "--porcelain",
+        "-z",
+        "--untracked-files=all",
+        "--no-renames",
+        "--",
+        service.pathspec,
+    )
+    prefix = "" if service.pathspec == "." else service.pathspec + "/"
+    return [
+        (entry[:2], entry[3:].removeprefix(prefix)) for entry in out.split("\0") if len(entry) > 3
+    ]
+
+
+def _rejects(service: _Service) -> list[str]:
+    """Untracked `.rej` files in the service, ignored ones included (`*.rej` is often ignored)."""
+    out = _git(service.path, "ls-files", "--others", "-z", "--", "*.rej")
+    return [path for path in out.split("\0") if path]
+
+
+def _has_markers(file: Path) -> bool:
+    """Whether a file holds a complete set of conflict markers."""
+    try:
+        lines = file.read_bytes().splitlines()
+    except OSError:
+        return False
+    start = next((i for i, ln in enumerate(lines) if ln.startswith(b"<<<<<<< ")), None)
+    if start is None:
+        return False
+    middle = next((i for i, ln in enumerate(lines) if i > start and ln == b"======="), None)
+    return middle is not None and any(ln.startswith(b">>>>>>> ") for ln in lines[middle:])
+
+
+def _represented(reject: Path, target: Path) -> bool:
+    """Whether every line a `.rej` file wanted to add is in the target, inside markers."""
+    if not target.is_file() or not _has_markers(target):
+        return False
+    have = set(target.read_bytes().splitlines())
+    wanted = [
+        line[1:]
+        for line in reject.read_bytes().splitlines()
+        if line.startswith(b"+") and not line.startswith(b"+++")
+    ]
+    return all(line in have for line in wanted)
+
+
+def _restore(service: _Service) -> None:
+    """Put a service that was clean before the update back to its last commit."""
+    spec = service.pathspec
+    for args in (
+        ("reset", "-q", "HEAD", "--", spec),
+        ("checkout", "-q", "HEAD", "--", spec),
+        ("clean", "-fdq", "--", spec),
+    ):
+        try:
+            _git(service.top, *args)
+        except git.GitCommandError:
+            continue
+
+
+def _clone(service: _Service, dest: Path) -> _Service:
+    """A throw-away copy of the service's repository at its current commit, for `pretend`.
+
+    `--shared` borrows the objects instead of copying them, and the checkout is the exact HEAD
+    commit even when it is detached or on no branch.
+    """
+    head = _git(service.top, "rev-parse", "HEAD").strip()
+    try:
+        git.Repo.clone_from(str(service.top), dest, shared=True, no_checkout=True)
+        _git(dest, "checkout", "-q", "--detach", head)
+    except git.GitCommandError as exc:
+        raise GitError(
+            f"could not make a scratch copy of {service.top}: {git_reason(exc)}",
+            hint="check free space in the temporary directory",
+        ) from None
+    return replace(service, top=dest.resolve(), path=(dest / service.pathspec).resolve())
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return str(git.Git(str(cwd)).execute(["git", *args], env={**os.environ, **_GIT_ENV}))
+
+
+def _git_url(src: str) -> str:
+    """What `git` itself accepts for a copier template URL (`git+`, `gh:` and `gl:` spellings)."""
+    if src.startswith("gh:"):
+        return f"https://github.com/{src[3:]}"
+    if src.startswith("gl:"):
+        return f"https://gitlab.com/{src[3:]}"
+    return src.removeprefix("git+")
+
+
+def _first_line(exc: BaseException) -> str:
+    stderr = getattr(exc, "stderr", None)
+    text = stderr if isinstance(stderr, str) and stderr.strip() else str(exc)
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if "fatal:" in ln]
+    return (fatal or lines or [type(exc).__name__])[0].split("fatal:", 1)[-1].strip()
+
+
+def _version(ref: str | None) -> Version | None:
+    """The PEP 440 version of a tag, or of a `git describe` name (`v1.2.0-3-gabc1234`)."""
+    if not ref:
+        return None
+    described = _DESCRIBE.match(ref)
+    try:
+        if described:
+            return Version(f"{described['tag']}.post{described['distance']}")
+        return Version(ref)
+    except InvalidVersion:
+        return None
+
+
+def _releases(tags: Iterable[str]) -> list[tuple[Version, str]]:
+    found = []
+    for tag in tags:
+        version = _version(tag)
+        if version is not None and not version.is_prerelease and not _DESCRIBE.match(tag):
+            found.append((version, tag))
+    return sorted(found)
+
+
+def _latest(tags: Sequence[str]) -> str | None:
+    """The highest release tag, as copier picks it by default (pre-releases skipped)."""
+    releases = _releases(tags)
+    return releases[-1][1] if releases else None
+
+
+def _newest(tags: Sequence[str], count: int) -> list[str]:
+    return [tag for _, tag in reversed(_releases(tags)[-count:])]
+
+
+def _same_version(current: str, target: str) -> bool:
+    if current == target:
+        return True
+    a, b = _version(current), _version(target)
+    return a is not None and b is not None and a == b and not _DESCRIBE.match(target)
+
+
+def _behind(current: str | None, latest: str) -> bool:
+    version = _version(current)
+    if version is None:
+        return current != latest
+    return Version(latest) > version

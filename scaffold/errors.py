@@ -12,6 +12,7 @@ from pathlib import Path
 
 __all__ = [
     "AnswerError",
+    "CheckFailedError",
     "BehindError",
     "CollectorError",
     "ConflictError",
@@ -21,6 +22,7 @@ __all__ = [
     "NotVersionedError",
     "PolicyError",
     "PolicyProblem",
+    "ReleaseError",
     "ScaffoldError",
     "TemplateError",
 ]
@@ -170,4 +172,23 @@ class BehindError(ScaffoldError):
         super().__init__(
             f"{path} is on {current or 'an unknown version'}; {latest} is available",
             hint=f"run `scaffold update --to {latest}`",
+        )
+
+
+class ReleaseError(ScaffoldError):
+    """`scaffold template release` cannot release this version (order, tag, state)."""
+
+    exit_code = 12
+
+
+class CheckFailedError(ScaffoldError):
+    """`scaffold template check`: at least one combination failed; the report lists them."""
+
+    exit_code = 13
+
+    def __init__(self, failed: Sequence[str], total: int) -> None:
+        self.failed = list(failed)
+        super().__init__(
+            f"{len(self.failed)} of {total} template combination(s) failed: {_listing(self.failed)}",
+            hint="fix the template and run `scaffold template check` again",
         )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 __all__ = [
     "AnswerError",
-    "CheckFailedError",
     "BehindError",
+    "CheckFailedError",
     "CollectorError",
     "ConflictError",
     "DestinationError",

@@ -10,7 +10,7 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile e2e demo bench collector clean
+.PHONY: install lint format test test-unit test-compile e2e demo bench collector golden template-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,15 @@ bench: install
 # Build (or reuse) the OpenTelemetry Collector of collector/manifest.yaml, cached in $(CACHE_DIR).
 collector:
 	SCAFFOLD_CACHE=$(CACHE_DIR) bash collector/build.sh
+
+# Re-render the golden snapshots in tests/golden after an intended template change; review with git diff.
+golden: install
+	UPDATE_GOLDEN=1 $(BIN)/pytest -q tests/test_golden.py
+	git diff --stat -- tests/golden
+
+# Prove the bundled templates on a pairwise matrix of combinations.
+template-check: install
+	$(BIN)/scaffold template check --jobs 2 --json build/template-check.json
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
@@ -25,10 +26,13 @@ from scaffold.collector import (
 )
 from scaffold.errors import BehindError, ConflictError, PolicyError, ScaffoldError
 from scaffold.policy import POLICY_FILE, load_policy
+from scaffold.policy_diff import diff_policies, load_policy_spec
 from scaffold.questions import load_answers_file, parse_data
+from scaffold.release import TemplateRelease
 from scaffold.render import NewService
 from scaffold.source import bundled_templates, open_source
 from scaffold.template_repo import DEFAULT_VERSION, init_template_repo
+from scaffold.templates import CheckReport, CombinationResult, TemplateCheck
 from scaffold.update import UpdateService, check
 
 __all__ = ["main"]
@@ -251,6 +255,107 @@ def template_init(dest: Path, tag: str) -> None:
     click.echo("Next: push it, then `scaffold new --template <its git URL>`")
 
 
+@template.command("check")
+@click.argument("src", required=False)
+@click.option(
+    "--ref",
+    "vcs_ref",
+    help="Version of a git source [default: HEAD of a local repository, uncommitted changes "
+    "included; the latest version tag of a remote one].",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report, every combination with its result, to this file.",
+)
+@click.option("--lang", "languages", multiple=True, help="Check only this language; repeatable.")
+@click.option(
+    "--keep",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Render into this new directory and keep the renders, to debug a failure.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 2),
+    default=1,
+    show_default=True,
+    help="2 runs the Go and the Rust combinations side by side.",
+)
+@_handle_errors
+def template_check(
+    src: str | None,
+    vcs_ref: str | None,
+    json_path: Path | None,
+    languages: tuple[str, ...],
+    workdir: Path | None,
+    jobs: int,
+) -> None:
+    """Prove a template set: render a pairwise set of answer combinations, compile and test each.
+
+    SRC is a template directory or git URL (default: the bundled templates).
+    """
+    report = TemplateCheck(
+        src=src,
+        vcs_ref=vcs_ref,
+        json_path=json_path,
+        languages=list(languages) or None,
+        workdir=workdir,
+        jobs=jobs,
+        on_result=_progress,
+    ).run()
+    for line in report.matrix():
+        click.echo(line)
+    for result in report.results:
+        failed = result.failed_step
+        if failed is not None:
+            click.echo(
+                f"\n{result.combination.name} ({result.combination.label}): `{failed.name}` failed:",
+                err=True,
+            )
+            click.echo(textwrap.indent(failed.output, "    "), err=True)
+    click.echo(f"{len(report.results)} combination(s) checked in {report.seconds:.0f}s")
+    report.raise_for_failures()
+
+
+def _progress(result: CombinationResult) -> None:
+    """Report one checked combination while the others still run."""
+    failed = result.failed_step
+    verdict = "pass" if failed is None else f"FAIL ({failed.name})"
+    click.echo(f"  {result.combination.name}: {verdict} in {result.seconds:.1f}s", err=True)
+
+
+@template.command("release")
+@click.argument("version")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="The template repository.",
+)
+@click.option("--no-check", is_flag=True, help="Skip `scaffold template check` (not recommended).")
+@_handle_errors
+def template_release(version: str, repo: Path, no_check: bool) -> None:
+    """Check, record in CHANGELOG.md and tag a new version of a template repository."""
+
+    def run_check(src: Path) -> CheckReport:
+        click.echo(f"Checking the template combinations of {version} ...", err=True)
+        report = TemplateCheck(src=str(src), on_result=_progress).run()
+        for line in report.matrix():
+            click.echo(line, err=True)
+        return report
+
+    result = TemplateRelease(
+        repo=repo, version=version, check=not no_check, checker=run_check
+    ).run()
+    click.echo(result.entry)
+    for line in result.summary():
+        click.echo(line)
+
+
 @cli.group()
 def policy() -> None:
     """Inspect the org policy."""
@@ -279,6 +384,34 @@ def policy_validate(path: Path | None) -> None:
     click.echo(
         f"  exporter: {raw['exporter']['protocol']}, timeout {raw['exporter']['timeout_ms']} ms"
     )
+
+
+@policy.command("diff")
+@click.argument("old")
+@click.argument("new", required=False, default=".")
+@click.option(
+    "--repo",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=".",
+    show_default=True,
+    help="Template repository that git:REF names a version of.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@_handle_errors
+def policy_diff(old: str, new: str, repo: Path, as_json: bool) -> None:
+    """What changing the policy from OLD to NEW means for services, in plain words.
+
+    OLD and NEW are each a policy.yml, a template set directory, or git:REF (the policy at a
+    tag, branch or commit of --repo). NEW defaults to the current directory.
+    """
+    changes = diff_policies(load_policy_spec(old, repo), load_policy_spec(new, repo))
+    if as_json:
+        click.echo(json.dumps([c.to_dict() for c in changes], indent=2))
+    elif not changes:
+        click.echo("No policy changes.")
+    else:
+        for change in changes:
+            click.echo(f"- {change.sentence}")
 
 
 def main() -> None:

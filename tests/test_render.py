@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import shutil
 from pathlib import Path
 
@@ -11,13 +10,9 @@ import pytest
 import yaml
 
 from scaffold.questions import BOUNDARIES
+from scaffold.templates import find_residue
 
 from .conftest import ROOT, render
-
-# The template set writes Jinja tags with inner spaces (`{{ x }}`, `{% if %}`); a tag of that
-# shape in the output is residue, while `{{` alone (a Rust macro block) or `[%.3f` is code.
-RESIDUE = re.compile(r"\{\{[ -]\S.*?[ -]\}\}|\{%[ -].*?[ -]%\}|\{#[ -]")
-SOURCE_SUFFIXES = {".go", ".rs", ".toml", ".mod", ".md", ".yml", ".yaml", ".proto"}
 
 # Which boundaries bring which file, per language.
 BOUNDARY_FILES = {
@@ -35,23 +30,10 @@ BOUNDARY_FILES = {
 }
 
 
-def rendered_files(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.is_file() and ".git" not in p.parts]
-
-
 def assert_clean(root: Path) -> None:
-    for path in rendered_files(root):
-        text = path.read_text(encoding="utf-8")
-        rel = path.relative_to(root)
-        assert text.strip(), f"{rel} is empty"
-        assert text.endswith("\n") and not text.endswith("\n\n"), (
-            f"{rel} must end with exactly one newline"
-        )
-        if path.name != ".copier-answers.yml":
-            assert not RESIDUE.search(text), f"template residue in {rel}: {RESIDUE.search(text)}"
-        for number, line in enumerate(text.splitlines(), 1):
-            assert line == line.rstrip(), f"trailing whitespace in {rel}:{number}"
-        assert "\n\n\n" not in text, f"two blank lines in a row in {rel}"
+    """The residue rule of `scaffold template check`, as a test assertion."""
+    problems = find_residue(root)
+    assert not problems, "\n".join(str(p) for p in problems)
 
 
 @pytest.mark.parametrize("language", ["go", "rust"])

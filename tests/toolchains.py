@@ -13,36 +13,30 @@ import time
 import urllib.request
 from pathlib import Path
 
-from .conftest import run
+import pytest
 
-CACHE = Path(os.environ.get("SCAFFOLD_CACHE", Path.home() / ".cache" / "otel-scaffold"))
-# One target directory for every rendered crate: dependencies compile once per machine.
-CARGO_ENV = {"CARGO_TARGET_DIR": os.environ.get("CARGO_TARGET_DIR", str(CACHE / "cargo-target"))}
-GO_ENV = {"GOTOOLCHAIN": "local", "GOFLAGS": "-mod=readonly"}
+from scaffold.templates import StepResult, cargo_env, go_env, go_steps, rust_steps
+
+# The library's environments: GOTOOLCHAIN=local and -mod=readonly for Go; one shared
+# CARGO_TARGET_DIR (default ~/.cache/otel-scaffold/cargo-target) for every rendered crate.
+CARGO_ENV = cargo_env()
+GO_ENV = go_env()
+
+
+def _fail_on(steps: list[StepResult], project: Path) -> None:
+    failed = next((step for step in steps if not step.passed), None)
+    if failed is not None:
+        pytest.fail(f"`{failed.name}` failed in {project}:\n{failed.output}")
 
 
 def go_checks(project: Path) -> None:
     """gofmt clean, builds without `go mod tidy`, tidy leaves go.mod alone, vet and tests pass."""
-    unformatted = run(["gofmt", "-l", "."], project, GO_ENV).strip()
-    assert unformatted == "", f"gofmt would change: {unformatted}"
-    run(["go", "build", "./..."], project, GO_ENV)
-    before = (project / "go.mod").read_text(encoding="utf-8")
-    run(["go", "mod", "tidy"], project, {**GO_ENV, "GOFLAGS": ""})
-    assert (project / "go.mod").read_text(encoding="utf-8") == before, "go mod tidy changed go.mod"
-    run(["go", "vet", "./..."], project, GO_ENV)
-    run(["go", "test", "-count=1", "./..."], project, GO_ENV)
+    _fail_on(go_steps(project), project)
 
 
 def rust_checks(project: Path) -> None:
     """rustfmt clean, clippy clean with warnings denied on every target, tests pass."""
-    run(["cargo", "fmt", "--check"], project, CARGO_ENV)
-    run(
-        ["cargo", "clippy", "--all-targets", "--", "-D", "warnings"],
-        project,
-        CARGO_ENV,
-        timeout=2400,
-    )
-    run(["cargo", "test"], project, CARGO_ENV, timeout=2400)
+    _fail_on(rust_steps(project), project)
 
 
 def free_port() -> int:

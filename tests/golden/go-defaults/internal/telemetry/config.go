@@ -1,0 +1,87 @@
+package telemetry
+
+import (
+	"strings"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// config is the configuration shared by the instrumentation helpers of this package.
+type config struct {
+	tracerProvider  trace.TracerProvider
+	meterProvider   metric.MeterProvider
+	propagators     propagation.TextMapPropagator
+	publicEndpoint  bool
+	capturedHeaders []string
+}
+
+// Option configures the instrumentation helpers of this package, such as [Middleware].
+type Option interface {
+	apply(*config)
+}
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) {
+	f(c)
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{
+		capturedHeaders: []string{"user-agent", "x-request-id"},
+	}
+	for _, opt := range opts {
+		opt.apply(c)
+	}
+	return c
+}
+
+// WithTracerProvider sets the tracer provider. Default: the global provider, which
+// [Setup] installs.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return optionFunc(func(c *config) {
+		c.tracerProvider = tp
+	})
+}
+
+// WithMeterProvider sets the meter provider. Default: the global provider, which [Setup]
+// installs.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return optionFunc(func(c *config) {
+		c.meterProvider = mp
+	})
+}
+
+// WithPropagators sets the propagators that read and write trace context. Default: the
+// global propagators, which [Setup] installs (tracecontext, baggage unless
+// OTEL_PROPAGATORS says otherwise).
+func WithPropagators(p propagation.TextMapPropagator) Option {
+	return optionFunc(func(c *config) {
+		c.propagators = p
+	})
+}
+
+// WithPublicEndpoint marks the server as reachable from outside the organisation: a request
+// starts a new trace instead of continuing the caller's, and the caller's span, if any, is
+// only linked. This keeps clients from choosing the trace ID and the sampling decision.
+// Default: off, the server span is a child of the incoming trace context.
+func WithPublicEndpoint() Option {
+	return optionFunc(func(c *config) {
+		c.publicEndpoint = true
+	})
+}
+
+// WithCapturedRequestHeaders records the named request headers, in addition to the
+// organisation's default (user-agent, x-request-id), as
+// http.request.header.<name> span attributes. Headers the policy redacts
+// (authorization, cookie, set-cookie, proxy-authorization, x-api-key) are never recorded, whatever this option
+// asks for.
+func WithCapturedRequestHeaders(names ...string) Option {
+	return optionFunc(func(c *config) {
+		for _, name := range names {
+			c.capturedHeaders = append(c.capturedHeaders, strings.ToLower(name))
+		}
+	})
+}

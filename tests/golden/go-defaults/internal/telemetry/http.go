@@ -1,0 +1,193 @@
+package telemetry
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// redacted replaces the value of a redacted query parameter.
+const redacted = "REDACTED"
+
+var (
+	// untracedRoutes are request paths that are neither traced nor measured: health checks
+	// and probes would otherwise drown the real traffic.
+	untracedRoutes = map[string]bool{
+		"/healthz": true,
+		"/readyz":  true,
+		"/livez":   true,
+	}
+
+	// redactedHeaders are never recorded, whatever asks for them.
+	redactedHeaders = map[string]bool{
+		"authorization":       true,
+		"cookie":              true,
+		"set-cookie":          true,
+		"proxy-authorization": true,
+		"x-api-key":           true,
+	}
+
+	// redactedQueryParams have their values replaced wherever a URL or query is recorded.
+	redactedQueryParams = map[string]bool{
+		"token":        true,
+		"access_token": true,
+		"api_key":      true,
+		"password":     true,
+		"secret":       true,
+		"sig":          true,
+	}
+
+	// baggageAttributes are the organisation's string attributes that a request may carry as
+	// baggage members; the server span records them, so a value set at the edge (a tenant,
+	// say) shows on the spans of every service the request passes through.
+	baggageAttributes = []attribute.Key{
+		"acme.team",
+		"acme.owner",
+		"acme.tenant.id",
+	}
+)
+
+// Middleware returns middleware that traces and measures HTTP requests with otelhttp:
+// a server span per request and the http.server.request.duration, request and response
+// body size metrics, with exemplars that point at the sampled traces.
+//
+// Spans are named "{method} {route}" after the route pattern that
+// [http.ServeMux] matched, or by the method alone when no route matched, so wrap the mux,
+// not the handlers behind it. Requests to /healthz, /readyz, /livez are
+// neither traced nor measured. The request headers named by the policy are recorded as
+// http.request.header.<name> attributes, except the redacted ones, and the query is recorded
+// as url.query with the values of the redacted parameters replaced by "REDACTED".
+//
+// While the kill switch is off (see [SetEnabled]) requests bypass the instrumentation.
+func Middleware(opts ...Option) func(http.Handler) http.Handler {
+	c := newConfig(opts)
+	otelOpts := append(c.otelhttpOptions(),
+		otelhttp.WithSpanNameFormatter(serverSpanName),
+		otelhttp.WithFilter(func(r *http.Request) bool { return !untracedRoutes[r.URL.Path] }),
+	)
+	if c.publicEndpoint {
+		otelOpts = append(otelOpts, otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }))
+	}
+	instrument := otelhttp.NewMiddleware("", otelOpts...)
+	headers := capturedHeaders(c.capturedHeaders)
+
+	return func(next http.Handler) http.Handler {
+		instrumented := instrument(annotate(next, headers))
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !Enabled() {
+				next.ServeHTTP(w, r)
+				return
+			}
+			instrumented.ServeHTTP(w, r)
+		})
+	}
+}
+
+// otelhttpOptions passes the providers and propagators on; otelhttp ignores nil ones and
+// falls back to the globals.
+func (c *config) otelhttpOptions() []otelhttp.Option {
+	return []otelhttp.Option{
+		otelhttp.WithTracerProvider(c.tracerProvider),
+		otelhttp.WithMeterProvider(c.meterProvider),
+		otelhttp.WithPropagators(c.propagators),
+	}
+}
+
+// serverSpanName names a server span after the policy: "{method} {route}".
+// otelhttp calls it when the span starts and again after the mux has set r.Pattern.
+func serverSpanName(_ string, r *http.Request) string {
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+	default:
+		// Arbitrary methods would make span names unbounded; the semantic conventions
+		// name them HTTP.
+		method = "HTTP"
+	}
+	route := routeOf(r.Pattern)
+	if route == "" {
+		return method
+	}
+	return method + " " + route
+}
+
+// routeOf returns the path part of a ServeMux pattern such as "GET example.com/items/{id}".
+func routeOf(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i >= 0 {
+		return pattern[i:]
+	}
+	return ""
+}
+
+// capturedHeader is a request header recorded as a span attribute.
+type capturedHeader struct {
+	name string
+	key  attribute.Key
+}
+
+// capturedHeaders drops duplicates and redacted headers from names.
+func capturedHeaders(names []string) []capturedHeader {
+	var headers []capturedHeader
+	for _, name := range names {
+		if redactedHeaders[name] || slices.ContainsFunc(headers, func(h capturedHeader) bool { return h.name == name }) {
+			continue
+		}
+		headers = append(headers, capturedHeader{name: name, key: attribute.Key("http.request.header." + name)})
+	}
+	return headers
+}
+
+// annotate adds the attributes otelhttp does not record to the server span: the captured
+// headers, the redacted query, the organisation's attributes found in the baggage and, once
+// the mux has matched it, the route.
+func annotate(next http.Handler, headers []capturedHeader) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		span := trace.SpanFromContext(r.Context())
+		if span.IsRecording() {
+			if r.URL.RawQuery != "" {
+				span.SetAttributes(semconv.URLQuery(redactQuery(r.URL.RawQuery)))
+			}
+			bag := baggage.FromContext(r.Context())
+			for _, key := range baggageAttributes {
+				if member := bag.Member(string(key)); member.Key() != "" {
+					span.SetAttributes(key.String(member.Value()))
+				}
+			}
+			for _, h := range headers {
+				if values := r.Header.Values(h.name); len(values) > 0 {
+					span.SetAttributes(h.key.StringSlice(values))
+				}
+			}
+		}
+		next.ServeHTTP(w, r)
+		// ServeMux sets r.Pattern on the request it was given, which is r.
+		if route := routeOf(r.Pattern); route != "" && span.IsRecording() {
+			span.SetAttributes(semconv.HTTPRoute(route))
+		}
+	})
+}
+
+// redactQuery replaces the values of the redacted parameters of a raw query. It keeps the
+// order and the encoding of the other parameters.
+func redactQuery(rawQuery string) string {
+	parts := strings.Split(rawQuery, "&")
+	for i, part := range parts {
+		key, _, hasValue := strings.Cut(part, "=")
+		name, err := url.QueryUnescape(key)
+		if err != nil {
+			name = key
+		}
+		if hasValue && redactedQueryParams[strings.ToLower(name)] {
+			parts[i] = key + "=" + redacted
+		}
+	}
+	return strings.Join(parts, "&")
+}

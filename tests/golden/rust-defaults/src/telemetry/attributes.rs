@@ -1,0 +1,36 @@
+//! The organisation's attribute registry.
+//!
+//! One constant per attribute of the instrumentation policy; use them instead of string
+//! literals so every service spells the names the same way:
+//!
+//! ```
+//! use ledger::telemetry::attributes;
+//! use tracing_opentelemetry::OpenTelemetrySpanExt;
+//!
+//! tracing::Span::current().set_attribute(attributes::ACME_TEAM, "value");
+//! ```
+
+/// Team that owns the service.
+///
+/// Value type: `&str` / `String`.
+pub const ACME_TEAM: &str = "acme.team";
+
+/// Contact that answers for the service.
+///
+/// Value type: `&str` / `String`.
+pub const ACME_OWNER: &str = "acme.owner";
+
+/// Tenant on whose behalf a request runs.
+///
+/// Value type: `&str` / `String`.
+pub const ACME_TENANT_ID: &str = "acme.tenant.id";
+
+/// Scheduling priority of a request, 0 (lowest) to 9.
+///
+/// Value type: `i64`.
+pub const ACME_REQUEST_PRIORITY: &str = "acme.request.priority";
+
+/// Whether the request ran behind a feature flag.
+///
+/// Value type: `bool`.
+pub const ACME_FEATURE_ENABLED: &str = "acme.feature.enabled";

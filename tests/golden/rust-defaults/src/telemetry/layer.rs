@@ -1,0 +1,115 @@
+//! The server layer.
+
+use std::sync::Arc;
+
+use http::HeaderName;
+use opentelemetry::global;
+use opentelemetry::metrics::Histogram;
+use tower::Layer;
+
+use super::init::SCOPE_NAME;
+use super::{OtelService, defaults, semconv};
+
+/// A [`tower::Layer`] that traces and measures every incoming HTTP or gRPC request.
+///
+/// For each request it extracts the caller's W3C context, opens a server span that becomes the
+/// current span of the inner service, and records the `http.server.request.duration`
+/// histogram. See the [module guide](super) for names, attributes and redaction.
+///
+/// Build it after [`init`](super::init): it takes its histogram from the global meter
+/// provider.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use ledger::telemetry::OtelLayer;
+///
+/// let app: Router = Router::new()
+///     .route("/orders/{id}", get(|| async { "order" }))
+///     .layer(OtelLayer::new());
+/// ```
+#[derive(Clone, Debug)]
+pub struct OtelLayer {
+    pub(crate) settings: Arc<Settings>,
+}
+
+/// What [`OtelLayer`] shares with every service it makes.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) public_endpoint: bool,
+    pub(crate) untraced_routes: Vec<String>,
+    pub(crate) captured_headers: Vec<HeaderName>,
+    pub(crate) duration: Histogram<f64>,
+}
+
+impl Default for OtelLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OtelLayer {
+    /// A layer with the organisation's defaults.
+    pub fn new() -> Self {
+        let duration = global::meter(SCOPE_NAME)
+            .f64_histogram("http.server.request.duration")
+            .with_unit("s")
+            .with_description("Duration of HTTP server requests.")
+            .with_boundaries(semconv::DURATION_BOUNDARIES.to_vec())
+            .build();
+        Self {
+            settings: Arc::new(Settings {
+                public_endpoint: false,
+                untraced_routes: defaults::UNTRACED_ROUTES
+                    .iter()
+                    .map(|route| (*route).to_owned())
+                    .collect(),
+                captured_headers: defaults::CAPTURED_REQUEST_HEADERS
+                    .iter()
+                    .map(|name| HeaderName::from_static(name))
+                    .collect(),
+                duration,
+            }),
+        }
+    }
+
+    /// Treats every request as coming from outside the organisation: the server span starts a
+    /// new trace and links to the caller's context instead of joining it. Default: `false`.
+    pub fn public_endpoint(mut self, public: bool) -> Self {
+        self.settings_mut().public_endpoint = public;
+        self
+    }
+
+    /// Sets the request paths that are never traced nor measured.
+    /// Default: [`UNTRACED_ROUTES`](super::defaults::UNTRACED_ROUTES).
+    pub fn untraced_routes<I, S>(mut self, routes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.settings_mut().untraced_routes = routes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Sets the request headers recorded as `http.request.header.<name>`.
+    /// Default: [`CAPTURED_REQUEST_HEADERS`](super::defaults::CAPTURED_REQUEST_HEADERS).
+    /// Headers in [`REDACTED_HEADERS`](super::defaults::REDACTED_HEADERS) are never recorded.
+    pub fn capture_request_headers<I>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = HeaderName>,
+    {
+        self.settings_mut().captured_headers = names.into_iter().collect();
+        self
+    }
+
+    fn settings_mut(&mut self) -> &mut Settings {
+        Arc::make_mut(&mut self.settings)
+    }
+}
+
+impl<S> Layer<S> for OtelLayer {
+    type Service = OtelService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        OtelService::new(inner, Arc::clone(&self.settings))
+    }
+}

@@ -23,6 +23,7 @@ import pytest
 from .conftest import render
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 UPDATE = os.environ.get("UPDATE_GOLDEN", "") not in ("", "0")
 
 
@@ -31,8 +32,10 @@ class Snapshot:
     """One rendered output: the answers it is rendered with, and the files kept of it.
 
     Only the files that carry the policy and the instrumentation are kept: the telemetry
-    package and the manifest. Lock files (go.sum, Cargo.lock) are left out: they are large
-    and churn with every dependency bump, and the compile tier already proves them.
+    package and the manifest, and of those only the ones rendered from a `.jinja` source (a
+    file the template copies as it is would only repeat the template). Lock files (go.sum,
+    Cargo.lock) are left out: they are large and churn with every dependency bump, and the
+    compile tier already proves them.
     """
 
     answers: dict[str, Any]
@@ -41,10 +44,13 @@ class Snapshot:
 
     def files(self, root: Path) -> dict[str, str]:
         """The kept files of a render, by path relative to `root`."""
+        verbatim = TEMPLATES / str(self.answers["language"])
         kept: dict[str, str] = {}
         for pattern in self.include:
             for path in sorted(root.glob(pattern)):
                 rel = path.relative_to(root)
+                if (verbatim / rel).is_file():
+                    continue
                 if path.is_file() and not any(rel.match(x) for x in self.exclude):
                     kept[rel.as_posix()] = path.read_text(encoding="utf-8")
         return kept

@@ -17,6 +17,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import click
 
 from scaffold import __version__
+from scaffold.adopt import Adopt
 from scaffold.collector import (
     TIERS,
     CollectorOptions,
@@ -136,6 +137,52 @@ def new(
     click.echo("Next steps:")
     for step in result.next_steps:
         click.echo(f"  {step}")
+
+
+@cli.command()
+@click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
+@click.option(
+    "--lang",
+    type=click.Choice(["go", "rust"]),
+    help="Language [default: from go.mod or Cargo.toml].",
+)
+@click.option(
+    "--template",
+    "template",
+    metavar="SRC",
+    help="Template set: a path or git URL [default: bundled].",
+)
+@click.option(
+    "--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag]."
+)
+@click.option(
+    "-d",
+    "--data",
+    "data",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Answer a question; repeatable.",
+)
+@click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers.")
+@_handle_errors
+def adopt(
+    path: Path,
+    lang: str | None,
+    template: str | None,
+    vcs_ref: str | None,
+    data: tuple[str, ...],
+    data_file: Path | None,
+) -> None:
+    """Add the telemetry package to an existing Go module or Cargo crate.
+
+    Writes the package, its dependencies and .copier-answers.yml (never overwriting a file),
+    and prints the lines that wire it in. The tree must be clean; nothing is committed.
+    """
+    answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
+    answers.update(parse_data(list(data)))
+    result = Adopt(path=path, language=lang, template=template, vcs_ref=vcs_ref, data=answers).run()
+    for line in result.summary():
+        click.echo(line)
 
 
 @cli.command()

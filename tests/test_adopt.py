@@ -233,7 +233,8 @@ def test_adopt_into_an_existing_cargo_crate_builds_and_tests(tmp_path: Path) -> 
     assert _status(project) == {*result.files, *result.manifests}
     manifest = (project / "Cargo.toml").read_text()
     # The crate's own text survives: comments, its entries, its layout.
-    assert manifest.startswith(CARGO_TOML.split("[dependencies]")[0])
+    head = CARGO_TOML.split("[dependencies]")[0]
+    assert manifest.startswith(head.replace('"2021"\n', '"2021"\nrust-version = "1.88"\n'))
     assert "# The shop's own dependencies: this comment must survive adopt." in manifest
     assert 'axum = "0.8"\n' in manifest
     assert "# the runtime" in manifest
@@ -391,7 +392,8 @@ def test_rust_manifest_edit_keeps_the_crate_and_adds_what_is_missing(tmp_path: P
     assert list(deps["tokio"]["features"])[:3] == ["macros", "rt-multi-thread", "net"]
     assert {"sync", "time"} <= set(deps["tokio"]["features"])
     assert "reqwest" not in deps  # no http_client boundary
-    assert doc["package"]["rust-version"] == "1.88"
+    assert 'edition = "2021"\nrust-version = "1.88"\n' in text  # next to edition, not at the end
+    assert not result.notes[1:], result.notes  # only the rust-version note
     assert any(d.startswith("tokio: features + ") for d in result.dependencies)
     assert "Cargo.lock" in result.manifests and (project / "Cargo.lock").is_file()
     assert result.wiring[0].startswith("pub mod telemetry;")

@@ -67,28 +67,47 @@ def cli() -> None:
     """Render OpenTelemetry-instrumented Go and Rust services from one org policy."""
 
 
+def _template_and_answer_options(func: Callable[P, R]) -> Callable[P, R]:
+    """The options `new` and `adopt` share: which template version, and answers given up front."""
+    options = [
+        click.option(
+            "--template",
+            "template",
+            metavar="SRC",
+            help="Template set: a path or git URL [default: bundled].",
+        ),
+        click.option(
+            "--vcs-ref",
+            metavar="REF",
+            help="Template version (git tag or commit) [default: latest tag].",
+        ),
+        click.option(
+            "-d",
+            "--data",
+            "data",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Answer a question; repeatable.",
+        ),
+        click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _given_answers(data_file: Path | None, data: tuple[str, ...]) -> dict[str, Any]:
+    """Answers from --data-file, overridden by --data."""
+    answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
+    answers.update(parse_data(list(data)))
+    return answers
+
+
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--lang", type=click.Choice(["go", "rust"]), help="Language of the service.")
 @click.option("--dest", type=click.Path(path_type=Path), help="Output directory [default: ./NAME].")
-@click.option(
-    "--template",
-    "template",
-    metavar="SRC",
-    help="Template set: a path or git URL [default: bundled].",
-)
-@click.option(
-    "--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag]."
-)
-@click.option(
-    "-d",
-    "--data",
-    "data",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Answer a question; repeatable.",
-)
-@click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers.")
+@_template_and_answer_options
 @click.option("--defaults", is_flag=True, help="Take the default of every question not answered.")
 @click.option("--no-git", is_flag=True, help="Do not create a git repository and first commit.")
 @_handle_errors
@@ -108,8 +127,7 @@ def new(
     Asks the template's questions in a terminal; in automation pass the answers with --data,
     --data-file and --defaults.
     """
-    answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
-    answers.update(parse_data(list(data)))
+    answers = _given_answers(data_file, data)
     if name is not None:
         answers["service_name"] = name
     if lang is not None:
@@ -146,24 +164,7 @@ def new(
     type=click.Choice(["go", "rust"]),
     help="Language [default: from go.mod or Cargo.toml].",
 )
-@click.option(
-    "--template",
-    "template",
-    metavar="SRC",
-    help="Template set: a path or git URL [default: bundled].",
-)
-@click.option(
-    "--vcs-ref", metavar="REF", help="Template version (git tag or commit) [default: latest tag]."
-)
-@click.option(
-    "-d",
-    "--data",
-    "data",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Answer a question; repeatable.",
-)
-@click.option("--data-file", type=click.Path(path_type=Path), help="YAML file of answers.")
+@_template_and_answer_options
 @_handle_errors
 def adopt(
     path: Path,
@@ -178,8 +179,7 @@ def adopt(
     Writes the package, its dependencies and .copier-answers.yml (never overwriting a file),
     and prints the lines that wire it in. The tree must be clean; nothing is committed.
     """
-    answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
-    answers.update(parse_data(list(data)))
+    answers = _given_answers(data_file, data)
     result = Adopt(path=path, language=lang, template=template, vcs_ref=vcs_ref, data=answers).run()
     for line in result.summary():
         click.echo(line)

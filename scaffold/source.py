@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,14 @@ from packaging.version import InvalidVersion, Version
 from scaffold.errors import TemplateError
 from scaffold.policy import POLICY_FILE, Policy, load_policy
 
-__all__ = ["COPIER_FILE", "TemplateSource", "bundled_templates", "open_source"]
+__all__ = [
+    "COPIER_FILE",
+    "TemplateSource",
+    "bundled_templates",
+    "latest_version",
+    "latest_version_tag",
+    "open_source",
+]
 
 COPIER_FILE = "copier.yml"
 
@@ -124,16 +131,19 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
 
 def latest_version_tag(repo: git.Repo) -> str | None:
     """The highest PEP 440 version tag of a repository, as copier would choose it."""
+    return latest_version(tag.name for tag in repo.tags)
+
+
+def latest_version(names: Iterable[str]) -> str | None:
+    """The highest release (PEP 440, not a pre-release) among tag names, or None."""
     best: tuple[Version, str] | None = None
-    for tag in repo.tags:
+    for name in names:
         try:
-            version = Version(tag.name)
+            version = Version(name)
         except InvalidVersion:
             continue
-        if version.is_prerelease:
-            continue
-        if best is None or version > best[0]:
-            best = (version, tag.name)
+        if not version.is_prerelease and (best is None or version > best[0]):
+            best = (version, name)
     return best[1] if best else None
 
 

@@ -43,7 +43,13 @@ from scaffold.errors import (
     NotVersionedError,
     TemplateError,
 )
-from scaffold.source import bundled_templates, git_reason, is_git_root, open_source
+from scaffold.source import (
+    bundled_templates,
+    git_reason,
+    is_git_root,
+    latest_version,
+    open_source,
+)
 
 __all__ = [
     "ANSWERS_FILE",
@@ -226,7 +232,7 @@ def check(path: Path | str = ".") -> CheckResult:
     """
     service = _Service.open(Path(path))
     refs = service.template_refs()
-    latest = _latest(refs.tags)
+    latest = latest_version(refs.tags)
     current = service.commit
     if latest is None:
         raise _no_tags(service)
@@ -381,7 +387,7 @@ def _no_tags(service: _Service) -> NotVersionedError:
 
 def _target(service: _Service, refs: _Refs, to: str | None) -> str:
     """The ref to update to: checked against the source, and never older than the current."""
-    latest = _latest(refs.tags)
+    latest = latest_version(refs.tags)
     if latest is None:
         raise _no_tags(service)
     target = to or latest
@@ -613,12 +619,6 @@ def _releases(tags: Iterable[str]) -> list[tuple[Version, str]]:
         if version is not None and not version.is_prerelease and not _DESCRIBE.match(tag):
             found.append((version, tag))
     return sorted(found)
-
-
-def _latest(tags: Sequence[str]) -> str | None:
-    """The highest release tag, as copier picks it by default (pre-releases skipped)."""
-    releases = _releases(tags)
-    return releases[-1][1] if releases else None
 
 
 def _newest(tags: Sequence[str], count: int) -> list[str]:

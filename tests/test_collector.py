@@ -28,7 +28,7 @@ from scaffold.collector import (
 from scaffold.errors import ScaffoldError
 from scaffold.policy import Policy, load_policy, parse_policy
 
-from .toolchains import free_port
+from .toolchains import Collector
 
 GATEWAYS = ("gateway-0.otel.svc:4317", "gateway-1.otel.svc:4317")
 UPSTREAM = "https://otlp.backend.example:4317"
@@ -359,45 +359,11 @@ def gateway(otelcol: Path, policy: Policy, tmp_path: Path) -> Iterator[tuple[int
     """A gateway collector on loopback ports writing to a file; yields (OTLP/HTTP port, file)."""
     # A short decision wait keeps the test quick; every other setting is the bundled policy's.
     fast = with_policy(policy, "collector.tail_sampling", decision_wait_ms=500)
-    grpc, http, health = free_port(), free_port(), free_port()
-    output = tmp_path / "telemetry.jsonl"
-    options = CollectorOptions(
-        grpc_endpoint=f"127.0.0.1:{grpc}",
-        http_endpoint=f"127.0.0.1:{http}",
-        health_endpoint=f"127.0.0.1:{health}",
-        metrics_endpoint=None,
-        storage_directory=tmp_path / "queue",
-        file_output=output,
-    )
-    config = tmp_path / "gateway.yaml"
-    config.write_text(render_collector_config(fast, "gateway", options), encoding="utf-8")
-    log_path = tmp_path / "otelcol.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(otelcol), f"--config={config}"], stdout=log, stderr=subprocess.STDOUT
-        )
+    collector = Collector.gateway(otelcol, fast, tmp_path)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the collector exited ({proc.returncode}):\n{log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{health}/", timeout=2) as resp:
-                    if resp.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the collector never became healthy:\n{log_path.read_text()}")
-            time.sleep(0.2)
-        yield http, output
+        yield collector.http_port, collector.output
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        collector.stop()
 
 
 def _string(value: str) -> dict[str, Any]:

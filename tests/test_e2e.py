@@ -25,11 +25,10 @@ from typing import Any
 
 import pytest
 
-from scaffold.collector import CollectorOptions, render_collector_config
 from scaffold.policy import Policy, load_policy
 
 from .conftest import ROOT, render, require_tool, run
-from .toolchains import CARGO_ENV, GO_ENV, Collector, Server, free_port
+from .toolchains import CARGO_ENV, GO_ENV, Collector, Server
 
 pytestmark = [pytest.mark.compile, pytest.mark.e2e]
 
@@ -59,13 +58,11 @@ class Stack:
     go: Path
     rust: Path
     collector: Collector
-    output: Path
-    grpc_endpoint: str
     figures: dict[str, Any] = field(default_factory=dict)
 
     def start(self, **go_env: str) -> tuple[Server, Server]:
         common = {
-            "OTEL_EXPORTER_OTLP_ENDPOINT": self.grpc_endpoint,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{self.collector.grpc_port}",
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
         }
         rust = Server(self.rust, common)
@@ -74,9 +71,9 @@ class Stack:
 
     def spans(self) -> list[Span]:
         found: list[Span] = []
-        if not self.output.exists():
+        if not self.collector.output.exists():
             return found
-        for line in self.output.read_text(encoding="utf-8").splitlines():
+        for line in self.collector.output.read_text(encoding="utf-8").splitlines():
             for resource_spans in json.loads(line).get("resourceSpans", []) if line.strip() else []:
                 resource = _attributes(resource_spans.get("resource", {}).get("attributes", []))
                 for scope in resource_spans.get("scopeSpans", []):
@@ -170,19 +167,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, otelcol: Path) -> Iterator[S
     policy = load_policy(ROOT / "templates")
     raw = copy.deepcopy(dict(policy.raw))
     raw["collector"]["tail_sampling"] |= {"decision_wait_ms": 8000, "base_ratio": 1.0}
-    grpc, http_port, health = free_port(), free_port(), free_port()
-    output = root / "telemetry.jsonl"
-    options = CollectorOptions(
-        grpc_endpoint=f"127.0.0.1:{grpc}",
-        http_endpoint=f"127.0.0.1:{http_port}",
-        health_endpoint=f"127.0.0.1:{health}",
-        metrics_endpoint=None,
-        storage_directory=root / "queue",
-        file_output=output,
-    )
-    config = render_collector_config(Policy(raw=raw, path=policy.path), "gateway", options)
-    collector = Collector(otelcol, config, root, health)
-    built = Stack(go_binary, rust_binary, collector, output, f"http://127.0.0.1:{grpc}")
+    collector = Collector.gateway(otelcol, Policy(raw=raw, path=policy.path), root)
+    built = Stack(go_binary, rust_binary, collector)
     try:
         yield built
     finally:
@@ -244,7 +230,7 @@ def test_one_trace_spans_both_services_with_policy_naming_and_redaction(stack: S
         assert span.resource["acme.team"] == "platform"
         assert span.resource["acme.owner"] == "platform@acme.example"
         assert span.resource["service.version"]
-    assert SECRET not in stack.output.read_text(encoding="utf-8"), (
+    assert SECRET not in stack.collector.output.read_text(encoding="utf-8"), (
         "a redacted value reached the collector"
     )
     assert not any(

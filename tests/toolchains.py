@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from scaffold.collector import CollectorOptions, render_collector_config
+from scaffold.policy import Policy
 from scaffold.templates import StepResult, cargo_env, go_env, go_steps, rust_steps
 
 # The library's environments: GOTOOLCHAIN=local and -mod=readonly for Go; one shared
@@ -152,7 +154,28 @@ class Collector:
     `start()` take it away and bring it back on the same ports.
     """
 
+    @classmethod
+    def gateway(cls, binary: Path, policy: Policy, workdir: Path) -> Collector:
+        """The gateway tier of `policy` on free loopback ports, with a file exporter added."""
+        grpc, http, health = free_port(), free_port(), free_port()
+        options = CollectorOptions(
+            grpc_endpoint=f"127.0.0.1:{grpc}",
+            http_endpoint=f"127.0.0.1:{http}",
+            health_endpoint=f"127.0.0.1:{health}",
+            metrics_endpoint=None,
+            storage_directory=workdir / "queue",
+            file_output=workdir / "telemetry.jsonl",
+        )
+        collector = cls(
+            binary, render_collector_config(policy, "gateway", options), workdir, health
+        )
+        collector.grpc_port, collector.http_port = grpc, http
+        collector.output = workdir / "telemetry.jsonl"
+        return collector
+
     def __init__(self, binary: Path, config_yaml: str, workdir: Path, health_port: int) -> None:
+        self.grpc_port = self.http_port = 0
+        self.output = workdir / "telemetry.jsonl"
         self.binary = binary
         self.config = workdir / "otelcol.yaml"
         self.config.write_text(config_yaml, encoding="utf-8")

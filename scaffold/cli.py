@@ -26,6 +26,17 @@ from scaffold.collector import (
     write_text_atomic,
 )
 from scaffold.errors import BehindError, ConflictError, PolicyError, ScaffoldError
+from scaffold.fleet import (
+    DEFAULT_BRANCH,
+    FleetUpgrade,
+    RepoOutcome,
+    RepoStatus,
+    fleet_status,
+    parse_shard,
+    read_repos_file,
+    select_shard,
+    status_table,
+)
 from scaffold.policy import POLICY_FILE, load_policy
 from scaffold.policy_diff import diff_policies, load_policy_spec
 from scaffold.questions import load_answers_file, parse_data
@@ -459,6 +470,201 @@ def policy_diff(old: str, new: str, repo: Path, as_json: bool) -> None:
     else:
         for change in changes:
             click.echo(f"- {change.sentence}")
+
+
+@cli.group()
+def fleet() -> None:
+    """Audit and upgrade the instrumentation of many service repositories."""
+
+
+def _fleet_options(func: Callable[P, R]) -> Callable[P, R]:
+    """The options `fleet status` and `fleet upgrade` share: which repositories, how many at once."""
+    options = [
+        click.argument("repos", nargs=-1),
+        click.option(
+            "--repos-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="File of repositories, one local path or git URL per line (# comments).",
+        ),
+        click.option(
+            "--shard",
+            metavar="I/N",
+            help="Work only on shard I of N (1-based): a deterministic split for CI matrices.",
+        ),
+        click.option(
+            "-j",
+            "--jobs",
+            type=click.IntRange(min=1),
+            help="Repositories worked on at once [default: number of CPUs].",
+        ),
+        click.option(
+            "--cache-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Where repository clones are kept [default: ~/.cache/otel-scaffold/fleet].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _fleet_repos(repos: tuple[str, ...], repos_file: Path | None, shard: str | None) -> list[str]:
+    """The repositories named on the command line and in the file, cut to this shard."""
+    chosen = list(repos) + (read_repos_file(repos_file) if repos_file else [])
+    if not chosen:
+        raise click.UsageError("name at least one repository, or pass --repos-file")
+    if shard:
+        try:
+            index, total = parse_shard(shard)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--shard") from None
+        chosen = select_shard(chosen, index, total)
+    return chosen
+
+
+@fleet.command("status")
+@_fleet_options
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@_handle_errors
+def fleet_status_command(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    shard: str | None,
+    jobs: int | None,
+    cache_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Show where each repository stands: language, template, version, how far behind, problems.
+
+    REPOS are local paths or git URLs.
+    """
+    chosen = _fleet_repos(repos, repos_file, shard)
+    with _FleetProgress(len(chosen), "fetching") as progress:
+        statuses = fleet_status(chosen, cache_dir=cache_dir, jobs=jobs, on_status=progress.status)
+    if as_json:
+        click.echo(json.dumps([status.to_dict() for status in statuses], indent=2))
+        return
+    for line in status_table(statuses):
+        click.echo(line)
+
+
+@fleet.command("upgrade")
+@_fleet_options
+@click.option(
+    "--to", metavar="REF", help="Template version to upgrade to [default: the latest release]."
+)
+@click.option(
+    "--branch",
+    default=DEFAULT_BRANCH,
+    show_default=True,
+    help="Upgrade branch; {version} is the target version.",
+)
+@click.option("--no-verify", is_flag=True, help="Do not run the policy's verify command.")
+@click.option("--push", is_flag=True, help="Push each upgrade branch that verified.")
+@click.option("--dry-run", is_flag=True, help="Show a diffstat per repository; change nothing.")
+@click.option(
+    "--keep-failed",
+    is_flag=True,
+    help="Leave a failed repository's branch and files in its cache clone, to inspect.",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the report, every repository with its outcome, to this file.",
+)
+@_handle_errors
+def fleet_upgrade_command(
+    repos: tuple[str, ...],
+    repos_file: Path | None,
+    shard: str | None,
+    jobs: int | None,
+    cache_dir: Path | None,
+    to: str | None,
+    branch: str,
+    no_verify: bool,
+    push: bool,
+    dry_run: bool,
+    keep_failed: bool,
+    json_path: Path | None,
+) -> None:
+    """Upgrade many repositories to a template version, each on its own branch.
+
+    Per repository, in parallel: clone or fetch into the cache, branch, update, verify, commit,
+    and push with --push. Exits 14 when any repository ends in conflict, verify failure or error.
+    """
+    if push and dry_run:
+        raise click.UsageError("--push and --dry-run exclude each other")
+    chosen = _fleet_repos(repos, repos_file, shard)
+    with _FleetProgress(len(chosen), "upgrading") as progress:
+        report = FleetUpgrade(
+            repos=chosen,
+            to=to,
+            jobs=jobs,
+            branch=branch,
+            verify=not no_verify,
+            push=push,
+            dry_run=dry_run,
+            keep_failed=keep_failed,
+            cache_dir=cache_dir,
+            on_result=progress.outcome,
+        ).run()
+    for line in report.table():
+        click.echo(line)
+    for outcome in report.outcomes:
+        if outcome.log_tail:
+            click.echo(f"\n{outcome.repo}: last lines of {outcome.verify_log}:", err=True)
+            click.echo(textwrap.indent("\n".join(outcome.log_tail), "    "), err=True)
+    if json_path is not None:
+        write_text_atomic(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
+        click.echo(f"Report written to {json_path}")
+    report.raise_for_failures()
+
+
+class _FleetProgress:
+    """A progress bar on a terminal; one line per finished repository otherwise (both on stderr)."""
+
+    def __init__(self, total: int, verb: str) -> None:
+        self.total = total
+        self.verb = verb
+        self.done = 0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _FleetProgress:
+        if sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+            self._bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task(self.verb, total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def _advance(self, line: str) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.console.print(line, highlight=False, markup=False)
+            self._bar.advance(self._task)
+        else:
+            click.echo(f"[{self.done}/{self.total}] {line}", err=True)
+
+    def status(self, status: RepoStatus) -> None:
+        self._advance(f"{status.repo}: {'; '.join(status.problems) or status.current or '?'}")
+
+    def outcome(self, outcome: RepoOutcome) -> None:
+        self._advance(f"{outcome.repo}: {outcome.outcome} ({outcome.seconds:.1f}s)")
 
 
 def main() -> None:

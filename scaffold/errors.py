@@ -18,6 +18,7 @@ __all__ = [
     "ConflictError",
     "DestinationError",
     "DirtyRepoError",
+    "FleetFailedError",
     "GitError",
     "NotVersionedError",
     "PolicyError",
@@ -191,4 +192,18 @@ class CheckFailedError(ScaffoldError):
         super().__init__(
             f"{len(self.failed)} of {total} template combination(s) failed: {_listing(self.failed)}",
             hint="fix the template and run `scaffold template check` again",
+        )
+
+
+class FleetFailedError(ScaffoldError):
+    """`scaffold fleet upgrade`: at least one repository ended in conflict, verify failure or error."""
+
+    exit_code = 14
+
+    def __init__(self, failed: Sequence[str], total: int) -> None:
+        self.failed = list(failed)
+        super().__init__(
+            f"{len(self.failed)} of {total} repositories failed: {_listing(self.failed)}",
+            hint="see the table or the JSON report for each reason, fix, and run the same "
+            "command again (finished repositories are not redone)",
         )

@@ -1,0 +1,938 @@
+"""`scaffold fleet status` and `scaffold fleet upgrade`: one template release, many repositories.
+
+A fleet is a list of service repositories, each a local path or a git URL. Every repository is
+worked on in its own clone in a cache directory (cloned once, fetched on later runs), never in
+the place it was given, so a fleet run cannot disturb anyone's working tree:
+
+    clone or fetch -> branch from the default branch -> `scaffold update` -> verify -> commit
+    -> push (only with `push`)
+
+Each repository ends in exactly one outcome (`Outcome`). A repository that fails (a conflict, a
+failing verify command, an error) is put back as it was: no half-done branch is left in the cache
+clone unless `keep_failed`, and nothing is ever pushed for it. A repository whose upgrade branch
+already holds the target version, from an earlier run, is not redone: re-running the same command
+after a partial run resumes it.
+
+Repositories are upgraded in separate worker processes, because copier changes the working
+directory of the process it runs in.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import multiprocessing
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError
+from scaffold.source import latest_version, open_source
+from scaffold.update import (
+    ANSWERS_FILE,
+    UpdateService,
+    _git_url,
+    _releases,
+    _same_version,
+    _version,
+)
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "FleetReport",
+    "FleetUpgrade",
+    "Outcome",
+    "RepoOutcome",
+    "RepoStatus",
+    "fleet_cache_dir",
+    "fleet_status",
+    "parse_shard",
+    "read_repos_file",
+    "select_shard",
+]
+
+Outcome = Literal["updated", "current", "conflict", "verify-failed", "skipped", "error"]
+OUTCOMES: tuple[Outcome, ...] = (
+    "updated",
+    "current",
+    "conflict",
+    "verify-failed",
+    "skipped",
+    "error",
+)
+FAILED: frozenset[Outcome] = frozenset({"conflict", "verify-failed", "error"})
+
+DEFAULT_BRANCH = "scaffold/{version}"
+TRAILER = "Scaffold-Version"
+
+_URL = re.compile(r"^(\w+://|git@|[\w.-]+@[\w.-]+:)")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
+_IDENTITY = ("-c", "user.name=otel-scaffold", "-c", "user.email=otel-scaffold@localhost")
+_LOG_TAIL = 20
+
+
+def fleet_cache_dir() -> Path:
+    """Where fleet clones live: `$SCAFFOLD_FLEET_CACHE`, else the user cache directory."""
+    explicit = os.environ.get("SCAFFOLD_FLEET_CACHE")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or "~/.cache"
+    return Path(base).expanduser() / "otel-scaffold" / "fleet"
+
+
+def read_repos_file(path: Path) -> list[str]:
+    """Repositories listed in a file: one path or URL per line; blank lines and `#` comments skipped.
+
+    Raises:
+        DestinationError: the file cannot be read.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DestinationError(
+            f"cannot read the repository list {path}: {exc.__class__.__name__}",
+            hint="pass --repos-file with a text file of one path or git URL per line",
+        ) from None
+    entries = (re.sub(r"\s+#.*$", "", line).strip() for line in text.splitlines())
+    return [entry for entry in entries if entry and not entry.startswith("#")]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """Parse `I/N` (1 <= I <= N): this machine's share of a fleet split N ways.
+
+    Raises:
+        ValueError: the text is not of that form.
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise ValueError(f"{text!r} is not a shard I/N with 1 <= I <= N (e.g. 2/4)")
+    return int(match[1]), int(match[2])
+
+
+def select_shard(repos: Sequence[str], index: int, total: int) -> list[str]:
+    """The repositories of shard `index` of `total`, in their given order.
+
+    Every repository lands in exactly one shard, whatever order the list is given in, and shard
+    sizes differ by at most one: repositories are ranked by a hash of their normalised location
+    and dealt out in turn.
+    """
+    unique = list(dict.fromkeys(repos))
+    ranked = sorted(unique, key=lambda repo: (_digest(_location(repo)), repo))
+    chosen = set(ranked[index - 1 :: total])
+    return [repo for repo in unique if repo in chosen]
+
+
+@dataclass(frozen=True)
+class RepoStatus:
+    """Where one repository of a fleet stands.
+
+    Attributes:
+        repo: the repository as given (path or URL).
+        service: the service name from its answers file.
+        language: `go` or `rust`.
+        template: the template source it was made from (`_src_path`).
+        current: the template version it is on (`_commit`).
+        latest: the latest release of its template source.
+        behind: how many releases it is behind (0 when current).
+        problems: what stands in the way of an upgrade, one line each.
+    """
+
+    repo: str
+    service: str | None = None
+    language: str | None = None
+    template: str | None = None
+    current: str | None = None
+    latest: str | None = None
+    behind: int | None = None
+    problems: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = asdict(self)
+        data["problems"] = list(self.problems)
+        return data
+
+
+@dataclass(frozen=True)
+class RepoOutcome:
+    """How the upgrade of one repository ended.
+
+    Attributes:
+        repo: the repository as given.
+        outcome: one of `OUTCOMES`; `conflict`, `verify-failed` and `error` are failures.
+        reason: one line saying why, for every outcome but `updated` and `current`.
+        service: the service name, when known.
+        language: `go` or `rust`, when known.
+        from_version: the version its default branch is on.
+        to_version: the version it was upgraded (or would be upgraded) to.
+        branch: the upgrade branch, when one was made.
+        commit: the commit on that branch.
+        pushed: the branch is on the remote.
+        resumed: the branch was made by an earlier run and reused, not redone.
+        dry_run: nothing was changed; `diffstat` says what would change.
+        diffstat: `git diff --stat` summary of the upgrade.
+        conflicts: files with conflicts.
+        verify: the verify command that ran, if one did.
+        verify_log: where its full output is (in the cache).
+        log_tail: its last lines, when it failed.
+        workdir: the cache clone the repository was worked on in.
+        seconds: wall time spent on this repository.
+    """
+
+    repo: str
+    outcome: Outcome
+    reason: str = ""
+    service: str | None = None
+    language: str | None = None
+    from_version: str | None = None
+    to_version: str | None = None
+    branch: str | None = None
+    commit: str | None = None
+    pushed: bool = False
+    resumed: bool = False
+    dry_run: bool = False
+    diffstat: str = ""
+    conflicts: tuple[str, ...] = ()
+    verify: str | None = None
+    verify_log: str | None = None
+    log_tail: tuple[str, ...] = ()
+    workdir: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        """Whether this outcome counts as a failure of the fleet run."""
+        return self.outcome in FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data."""
+        data = asdict(self)
+        data["conflicts"] = list(self.conflicts)
+        data["log_tail"] = list(self.log_tail)
+        data["seconds"] = round(self.seconds, 2)
+        return data
+
+    def detail(self) -> str:
+        """One line for the table: the version change and what happened."""
+        change = f"{self.from_version or '?'} -> {self.to_version or '?'}"
+        if self.outcome == "updated":
+            verb = "would update" if self.dry_run else "updated"
+            parts = [f"{verb} {change}"]
+            if self.resumed:
+                parts.append("done by an earlier run")
+            if self.diffstat:
+                parts.append(self.diffstat)
+            if self.branch and not self.dry_run:
+                parts.append(f"branch {self.branch}" + (" pushed" if self.pushed else ""))
+            return "; ".join(parts)
+        if self.outcome == "current":
+            return f"already on {self.to_version or self.from_version}"
+        if self.outcome == "conflict":
+            return f"{change}: conflicts in {', '.join(self.conflicts)}"
+        return self.reason
+
+
+@dataclass(frozen=True)
+class FleetReport:
+    """The outcome of every repository of one `fleet upgrade` run, in the order given."""
+
+    outcomes: tuple[RepoOutcome, ...]
+    to: str | None
+    dry_run: bool
+    seconds: float
+
+    @property
+    def failed(self) -> list[RepoOutcome]:
+        """The repositories that failed."""
+        return [outcome for outcome in self.outcomes if outcome.failed]
+
+    def counts(self) -> dict[str, int]:
+        """How many repositories ended in each outcome (every outcome listed, zeros included)."""
+        counted = Counter(outcome.outcome for outcome in self.outcomes)
+        return {name: counted.get(name, 0) for name in OUTCOMES}
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data: the run, the counts, and every repository."""
+        return {
+            "to": self.to,
+            "dry_run": self.dry_run,
+            "seconds": round(self.seconds, 2),
+            "counts": self.counts(),
+            "repos": [outcome.to_dict() for outcome in self.outcomes],
+        }
+
+    def table(self) -> list[str]:
+        """The report as aligned text lines, one per repository, then the counts."""
+        rows = [(o.repo, o.outcome, o.detail()) for o in self.outcomes]
+        lines = _columns([("REPOSITORY", "OUTCOME", "DETAIL"), *rows])
+        counts = ", ".join(f"{n} {name}" for name, n in self.counts().items() if n)
+        lines.append(
+            f"{len(self.outcomes)} {'repository' if len(self.outcomes) == 1 else 'repositories'}"
+            f" in {self.seconds:.1f}s: {counts or 'none'}"
+        )
+        return lines
+
+    def raise_for_failures(self) -> None:
+        """Raise `FleetFailedError` when any repository failed."""
+        failed = self.failed
+        if failed:
+            raise FleetFailedError([o.repo for o in failed], len(self.outcomes))
+
+
+def status_table(statuses: Sequence[RepoStatus]) -> list[str]:
+    """Fleet status as aligned text lines, one per repository."""
+    rows = [
+        (
+            s.repo,
+            s.language or "-",
+            s.current or "-",
+            s.latest or "-",
+            "-" if s.behind is None else str(s.behind),
+            "; ".join(s.problems) or ("ok" if not s.behind else "behind"),
+        )
+        for s in statuses
+    ]
+    return _columns([("REPOSITORY", "LANG", "CURRENT", "LATEST", "BEHIND", "STATUS"), *rows])
+
+
+def fleet_status(
+    repos: Sequence[str],
+    *,
+    cache_dir: Path | None = None,
+    jobs: int | None = None,
+    on_status: Callable[[RepoStatus], None] | None = None,
+) -> list[RepoStatus]:
+    """Where each repository stands: version, latest version, how far behind, problems.
+
+    Repositories are fetched into the cache (cloned the first time) in parallel threads; one
+    that cannot be reached is reported with the problem, never raised.
+    """
+    cache = (cache_dir or fleet_cache_dir()).expanduser().absolute()
+    unique = list(dict.fromkeys(repos))
+    results: dict[str, RepoStatus] = {}
+    with ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique))) as pool:
+        futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
+        for future in as_completed(futures):
+            status = future.result()
+            results[status.repo] = status
+            if on_status is not None:
+                on_status(status)
+    return [results[repo] for repo in unique]
+
+
+@dataclass
+class FleetUpgrade:
+    """One `scaffold fleet upgrade` run: its options, and `run()` to carry it out.
+
+    Attributes:
+        repos: repositories (local paths or git URLs); duplicates are dropped.
+        to: the template version to upgrade to; None for each template source's latest release.
+        jobs: repositories worked on at once; default the number of CPUs.
+        branch: name of the upgrade branch; `{version}` is replaced by the target version.
+        verify: run the policy's verify command for the service's language before committing.
+        push: push the upgrade branch to the repository (never for a failed one).
+        dry_run: report the diffstat each upgrade would make; change nothing anywhere.
+        keep_failed: leave a failed repository's branch and working tree in its cache clone.
+        cache_dir: where the clones live; default `fleet_cache_dir()`.
+        verify_timeout: seconds a verify command may take before it counts as failed.
+        on_result: called in the calling thread with each outcome as soon as it is known.
+    """
+
+    repos: Sequence[str]
+    to: str | None = None
+    jobs: int | None = None
+    branch: str = DEFAULT_BRANCH
+    verify: bool = True
+    push: bool = False
+    dry_run: bool = False
+    keep_failed: bool = False
+    cache_dir: Path | None = None
+    verify_timeout: float = 1800.0
+    on_result: Callable[[RepoOutcome], None] | None = field(default=None, repr=False)
+
+    def run(self) -> FleetReport:
+        """Upgrade every repository; a failure in one never stops or touches the others.
+
+        Raises:
+            ScaffoldError: only for options that make the whole run impossible (a branch name
+                that git refuses); per-repository problems are outcomes in the report.
+        """
+        started = time.monotonic()
+        _check_branch_name(self.branch, self.to)
+        cache = (self.cache_dir or fleet_cache_dir()).expanduser().absolute()
+        unique = list(dict.fromkeys(self.repos))
+        jobs = [
+            _Job(
+                repo=repo,
+                cache=str(cache),
+                to=self.to,
+                branch=self.branch,
+                verify=self.verify,
+                push=self.push,
+                dry_run=self.dry_run,
+                keep_failed=self.keep_failed,
+                verify_timeout=self.verify_timeout,
+            )
+            for repo in unique
+        ]
+        results: dict[str, RepoOutcome] = {}
+
+        def record(outcome: RepoOutcome) -> None:
+            results[outcome.repo] = outcome
+            if self.on_result is not None:
+                self.on_result(outcome)
+
+        workers = _jobs(self.jobs, len(jobs))
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                record(_upgrade_one(job))
+        else:
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+                futures = {pool.submit(_upgrade_one, job): job for job in jobs}
+                try:
+                    for future in as_completed(futures):
+                        job = futures[future]
+                        try:
+                            record(future.result())
+                        except BrokenProcessPool:
+                            record(RepoOutcome(job.repo, "error", "the worker process died"))
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+        return FleetReport(
+            outcomes=tuple(results[repo] for repo in unique),
+            to=self.to,
+            dry_run=self.dry_run,
+            seconds=time.monotonic() - started,
+        )
+
+
+# --- one repository ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker process needs to upgrade one repository (picklable)."""
+
+    repo: str
+    cache: str
+    to: str | None
+    branch: str
+    verify: bool
+    push: bool
+    dry_run: bool
+    keep_failed: bool
+    verify_timeout: float
+
+
+class _Stop(Exception):
+    """Ends one repository's upgrade early with a known outcome."""
+
+    def __init__(self, outcome: Outcome, reason: str) -> None:
+        super().__init__(reason)
+        self.outcome = outcome
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class _Clone:
+    """A repository's clone in the cache, fetched, with its default branch known."""
+
+    repo: str
+    url: str
+    path: Path
+    default: str
+
+    def git(self, *args: str, check: bool = True) -> str:
+        return _git(self.path, *args, check=check)
+
+    def answers_at(self, ref: str) -> dict[str, Any] | None:
+        """The answers file at a ref, or None when the ref has none."""
+        text = _git(self.path, "show", f"{ref}:{ANSWERS_FILE}", check=False)
+        if not text:
+            return None
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError:
+            return None
+        return data if isinstance(data, dict) else None
+
+    def has_ref(self, ref: str) -> bool:
+        return bool(_git(self.path, "rev-parse", "--verify", "--quiet", ref, check=False).strip())
+
+    def pristine(self) -> None:
+        """Drop every change and stand detached on the remote's default branch."""
+        self.git("reset", "-q", "--hard", check=False)
+        self.git("clean", "-ffdxq", check=False)
+        self.git("checkout", "-q", "-f", "--detach", f"origin/{self.default}")
+
+
+def _upgrade_one(job: _Job) -> RepoOutcome:
+    """Upgrade one repository; every problem becomes an outcome, nothing is raised."""
+    started = time.monotonic()
+    base = RepoOutcome(repo=job.repo, outcome="error", dry_run=job.dry_run)
+    try:
+        outcome = _upgrade(job, base)
+    except _Stop as stop:
+        outcome = replace(base, outcome=stop.outcome, reason=stop.reason)
+    except ScaffoldError as exc:
+        outcome = replace(base, outcome="error", reason=str(exc))
+    except Exception as exc:  # a bug or an OS failure in one repository must not stop the fleet
+        outcome = replace(base, outcome="error", reason=f"{type(exc).__name__}: {exc}")
+    return replace(outcome, seconds=time.monotonic() - started)
+
+
+def _upgrade(job: _Job, base: RepoOutcome) -> RepoOutcome:
+    _refuse_dirty_local(job.repo)
+    with _locked(Path(job.cache), job.repo) as workdir:
+        clone = _sync(job.repo, workdir)
+        result = replace(base, workdir=str(clone.path))
+        answers = clone.answers_at(f"origin/{clone.default}")
+        if answers is None:
+            raise _Stop("skipped", f"no {ANSWERS_FILE} on {clone.default}: not a generated service")
+        result = replace(
+            result,
+            service=_str(answers.get("service_name")),
+            language=_str(answers.get("language")),
+            from_version=_str(answers.get("_commit")),
+        )
+        return _upgrade_clone(job, clone, answers, result)
+
+
+def _upgrade_clone(
+    job: _Job, clone: _Clone, answers: dict[str, Any], result: RepoOutcome
+) -> RepoOutcome:
+    src = _str(answers.get("_src_path")) or ""
+    target = job.to or _latest(src)
+    result = replace(result, to_version=target)
+    if result.from_version and _same_version(result.from_version, target):
+        clone.pristine()
+        return replace(result, outcome="current")
+    branch = job.branch.format(version=target)
+    done = _earlier_run(job, clone, branch, target)
+    if done is not None:
+        return replace(result, **done)
+
+    clone.pristine()
+    if not job.dry_run:
+        clone.git("checkout", "-q", "-B", branch, f"origin/{clone.default}")
+    try:
+        return _apply(job, clone, src, target, branch, result)
+    except BaseException:
+        if not job.keep_failed:
+            _discard(clone, branch)
+        raise
+
+
+def _apply(
+    job: _Job, clone: _Clone, src: str, target: str, branch: str, result: RepoOutcome
+) -> RepoOutcome:
+    """Update, verify, commit and push, on the upgrade branch (detached for a dry run)."""
+    update = UpdateService(path=clone.path, to=target).run()
+    result = replace(result, to_version=update.to_version, branch=None if job.dry_run else branch)
+    clone.git("add", "-A")
+    diffstat = str.strip(clone.git("diff", "--cached", "--shortstat"))
+    result = replace(result, diffstat=diffstat, conflicts=update.conflicts)
+    if update.conflicts:
+        _finish_failed(job, clone, branch)
+        return replace(
+            result, outcome="conflict", reason=f"conflicts in {len(update.conflicts)} file(s)"
+        )
+    if job.dry_run:
+        clone.pristine()
+        return replace(result, outcome="updated" if update.changed else "current")
+
+    verified = "skipped"
+    if job.verify:
+        result = _run_verify(job, clone, src, target, result)
+        if result.outcome == "verify-failed":
+            _finish_failed(job, clone, branch)
+            return result
+        verified = "passed" if result.verify else "none"
+        clone.git("add", "-A")
+    commit = _commit(clone, update.from_version, target, src, update.notes, verified)
+    result = replace(result, outcome="updated", commit=commit, reason="")
+    if job.push:
+        result = _push(clone, branch, result)
+    return result
+
+
+def _earlier_run(job: _Job, clone: _Clone, branch: str, target: str) -> dict[str, Any] | None:
+    """What an earlier run already did for this target: a branch on the remote or in the cache.
+
+    A branch of that name on the remote that an earlier run did not make is never overwritten.
+    """
+    if job.dry_run:
+        return None
+    remote, local = f"origin/{branch}", f"refs/heads/{branch}"
+    if clone.has_ref(remote) and not _made_for(clone, remote, target):
+        raise _Stop(
+            "error",
+            f"branch {branch} already exists on the remote and does not hold the upgrade to "
+            f"{target}; delete it or pass another --branch",
+        )
+    for ref, pushed in ((remote, True), (local, False)):
+        if not clone.has_ref(ref) or not _made_for(clone, ref, target):
+            continue
+        commit = clone.git("rev-parse", ref).strip()
+        clone.pristine()
+        clone.git("checkout", "-q", "-B", branch, commit)
+        done: dict[str, Any] = {
+            "outcome": "updated",
+            "branch": branch,
+            "commit": commit,
+            "resumed": True,
+            "pushed": pushed,
+            "diffstat": str.strip(
+                clone.git("diff", "--shortstat", f"origin/{clone.default}", commit)
+            ),
+        }
+        if job.push and not pushed:
+            pushed_now = _push(clone, branch, RepoOutcome(job.repo, "updated"))
+            if pushed_now.outcome == "error":
+                return {"outcome": "error", "reason": pushed_now.reason, "branch": branch}
+            done["pushed"] = True
+        return done
+    return None
+
+
+def _made_for(clone: _Clone, ref: str, target: str) -> bool:
+    """Whether `ref` holds an upgrade commit of ours to `target` (people may have added more)."""
+    answers = clone.answers_at(ref)
+    if answers is None or answers.get("_commit") != target:
+        return False
+    ours = clone.git(
+        "log",
+        "--format=%H",
+        f"--grep=^{TRAILER}: {re.escape(target)}$",
+        f"origin/{clone.default}..{ref}",
+    )
+    return bool(ours.strip())
+
+
+def _run_verify(
+    job: _Job, clone: _Clone, src: str, target: str, result: RepoOutcome
+) -> RepoOutcome:
+    command = _verify_command(src, target, result.language or "")
+    if not command:
+        return result
+    log = clone.path.with_name(clone.path.name + ".verify.log")
+    result = replace(result, verify=command, verify_log=str(log))
+    with log.open("w", encoding="utf-8") as out:
+        out.write(f"$ {command}\n")
+        out.flush()
+        try:
+            proc = subprocess.run(
+                ["bash", "-c", command],
+                cwd=clone.path,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                timeout=job.verify_timeout,
+                check=False,
+            )
+            code: int | None = proc.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+        except OSError as exc:
+            out.write(f"cannot run bash: {exc}\n")
+            code = 127
+    if code == 0:
+        return result
+    tail = tuple(log.read_text(encoding="utf-8", errors="replace").splitlines()[-_LOG_TAIL:])
+    why = f"timed out after {job.verify_timeout:.0f}s" if code is None else f"exit {code}"
+    return replace(
+        result,
+        outcome="verify-failed",
+        reason=f"`{command}` failed ({why}); see {log}",
+        log_tail=tail,
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _verify_command(src: str, target: str, language: str) -> str:
+    """The policy's verify command for a language, at the target version of the template."""
+    with open_source(_git_url(_expand(src)), target) as source:
+        verify = source.policy().raw.get("verify") or {}
+    command = verify.get(language) if isinstance(verify, dict) else None
+    return str(command) if command else ""
+
+
+def _commit(
+    clone: _Clone, old: str, new: str, src: str, notes: Sequence[str], verified: str
+) -> str:
+    lines = [f"Update instrumentation template from {old} to {new}", ""]
+    if notes:
+        lines += ["Template changes:", *[f"- {note}" for note in notes], ""]
+    lines += [
+        "Made by `scaffold fleet upgrade`.",
+        "",
+        f"Scaffold-Template: {src}",
+        f"{TRAILER}: {new}",
+        f"Scaffold-Verify: {verified}",
+    ]
+    identity = () if _has_identity(clone.path) else _IDENTITY
+    clone.git(*identity, "commit", "-q", "--no-verify", "-m", "\n".join(lines))
+    return clone.git("rev-parse", "HEAD").strip()
+
+
+def _push(clone: _Clone, branch: str, result: RepoOutcome) -> RepoOutcome:
+    try:
+        clone.git("push", "-q", "origin", f"refs/heads/{branch}:refs/heads/{branch}")
+    except _GitFailed as exc:
+        return replace(result, outcome="error", reason=f"push of {branch} failed: {exc.reason}")
+    return replace(result, pushed=True)
+
+
+def _finish_failed(job: _Job, clone: _Clone, branch: str) -> None:
+    if not job.keep_failed:
+        _discard(clone, branch)
+
+
+def _discard(clone: _Clone, branch: str | None) -> None:
+    """Put the clone back as the fetch left it: no changes, no upgrade branch."""
+    try:
+        clone.pristine()
+        if branch and clone.has_ref(f"refs/heads/{branch}"):
+            clone.git("branch", "-q", "-D", branch)
+    except _GitFailed:
+        shutil.rmtree(clone.path, ignore_errors=True)  # cloned afresh next time
+
+
+# --- status ------------------------------------------------------------------------------------
+
+
+def _status_one(repo: str, cache: Path) -> RepoStatus:
+    status = RepoStatus(repo=repo)
+    problems: list[str] = []
+    try:
+        _refuse_dirty_local(repo)
+    except _Stop as stop:
+        if stop.outcome == "error":
+            return replace(status, problems=(stop.reason,))
+        problems.append("dirty: " + stop.reason)
+    try:
+        with _locked(cache, repo) as workdir:
+            clone = _sync(repo, workdir)
+            answers = clone.answers_at(f"origin/{clone.default}")
+    except (_Stop, ScaffoldError) as exc:
+        return replace(status, problems=(*problems, _reason(exc)))
+    if answers is None:
+        return replace(status, problems=(*problems, f"no {ANSWERS_FILE}"))
+    src, current = _str(answers.get("_src_path")), _str(answers.get("_commit"))
+    status = replace(
+        status,
+        service=_str(answers.get("service_name")),
+        language=_str(answers.get("language")),
+        template=src,
+        current=current,
+    )
+    try:
+        tags = _template_tags(src or "")
+    except _Stop as stop:
+        return replace(status, problems=(*problems, stop.reason))
+    latest = latest_version(tags)
+    if latest is None:
+        problems.append("template has no release tags")
+    behind = _count_behind(current, tags) if latest else None
+    return replace(status, latest=latest, behind=behind, problems=tuple(problems))
+
+
+def _count_behind(current: str | None, tags: Iterable[str]) -> int | None:
+    version = _version(current)
+    if version is None:
+        return None
+    return sum(1 for release, _ in _releases(tags) if release > version)
+
+
+# --- git and the cache -------------------------------------------------------------------------
+
+
+class _GitFailed(Exception):
+    def __init__(self, args: Sequence[str], reason: str) -> None:
+        super().__init__(f"git {' '.join(args)}: {reason}")
+        self.reason = reason
+
+
+def _git(cwd: Path, *args: str, check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        env={**os.environ, **_GIT_ENV},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    if proc.returncode != 0:
+        if check:
+            raise _GitFailed(args, _last_reason(proc.stderr))
+        return ""
+    return proc.stdout
+
+
+def _last_reason(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
+    return (fatal or lines or ["git failed"])[-1].split(":", 1)[-1].strip()
+
+
+def _location(repo: str) -> str:
+    """A repository's normalised location: an absolute path, or the URL as given."""
+    if repo.startswith("file://"):
+        repo = repo.removeprefix("file://")
+    elif _URL.match(repo):
+        return repo.rstrip("/")
+    return str(Path(repo).expanduser().absolute())
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _workdir_name(repo: str) -> str:
+    location = _location(repo)
+    name = re.sub(r"\.git$", "", location.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1])
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "repo"
+    return f"{slug}-{_digest(location)[:12]}"
+
+
+@contextmanager
+def _locked(cache: Path, repo: str) -> Iterator[Path]:
+    """The repository's clone directory in the cache, held exclusively for this process."""
+    import fcntl
+
+    cache.mkdir(parents=True, exist_ok=True)
+    workdir = cache / _workdir_name(repo)
+    with (cache / f"{workdir.name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield workdir
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _refuse_dirty_local(repo: str) -> None:
+    """A local working tree with uncommitted changes is skipped: they are someone's work."""
+    if _URL.match(repo) and not repo.startswith("file://"):
+        return
+    path = Path(_location(repo))
+    if not path.exists():
+        raise _Stop("error", f"{repo} does not exist")
+    if not (path / ".git").exists():
+        return  # a bare repository, or not a repository at all (cloning says which)
+    changed = _git(path, "status", "--porcelain", check=False).splitlines()
+    if changed:
+        raise _Stop(
+            "skipped", f"uncommitted changes in {len(changed)} file(s); commit or stash them"
+        )
+
+
+def _sync(repo: str, workdir: Path) -> _Clone:
+    """Clone the repository into `workdir` the first time, fetch it after."""
+    url = _location(repo)
+    fresh = not (workdir / ".git").is_dir()
+    try:
+        if fresh:
+            shutil.rmtree(workdir, ignore_errors=True)
+            _git(workdir.parent, "clone", "-q", "--no-checkout", url, str(workdir))
+        else:
+            _git(workdir, "remote", "set-url", "origin", url)
+            _git(workdir, "fetch", "-q", "--prune", "--force", "origin")
+        _git(workdir, "remote", "set-head", "origin", "--auto", check=False)
+        head = _git(workdir, "symbolic-ref", "--short", "refs/remotes/origin/HEAD", check=False)
+    except _GitFailed as exc:
+        if fresh:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise _Stop("error", f"cannot reach {repo}: {exc.reason}") from None
+    default = head.strip().removeprefix("origin/")
+    if not default:
+        raise _Stop("error", f"{repo} has no default branch (an empty repository?)")
+    return _Clone(repo=repo, url=url, path=workdir, default=default)
+
+
+@functools.lru_cache(maxsize=64)
+def _template_tags(src: str) -> tuple[str, ...]:
+    """The tags of a template source, read with `git ls-remote`."""
+    if not src:
+        raise _Stop("error", f"{ANSWERS_FILE} has no _src_path")
+    url = _git_url(_expand(src))
+    try:
+        listing = _git(Path("/"), "ls-remote", "--tags", url)
+    except _GitFailed as exc:
+        raise _Stop("error", f"cannot reach template {src}: {exc.reason}") from None
+    tags = [
+        line.partition("\t")[2].removeprefix("refs/tags/").removesuffix("^{}")
+        for line in listing.splitlines()
+    ]
+    return tuple(dict.fromkeys(tag for tag in tags if tag))
+
+
+def _latest(src: str) -> str:
+    latest = latest_version(_template_tags(src))
+    if latest is None:
+        raise _Stop("error", f"template {src} has no release tags; pass --to")
+    return latest
+
+
+# --- small helpers -----------------------------------------------------------------------------
+
+
+def _check_branch_name(pattern: str, to: str | None) -> None:
+    sample = pattern.format(version=to or "v1.0.0") if "{version}" in pattern else pattern
+    proc = subprocess.run(
+        ["git", "check-ref-format", "--branch", sample], capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        raise DestinationError(
+            f"{sample!r} is not a valid git branch name",
+            hint="pass --branch with a name like scaffold/{version}",
+        )
+
+
+def _has_identity(path: Path) -> bool:
+    return bool(_git(path, "config", "user.email", check=False).strip()) and bool(
+        _git(path, "config", "user.name", check=False).strip()
+    )
+
+
+def _expand(src: str) -> str:
+    """A template location as git takes it: a leading `~` expanded, as copier expands it."""
+    return str(Path(src).expanduser()) if src.startswith("~") else src
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.reason if isinstance(exc, _Stop) else str(exc)
+
+
+def _jobs(jobs: int | None, count: int) -> int:
+    wanted = jobs if jobs and jobs > 0 else (os.cpu_count() or 1)
+    return max(1, min(wanted, count))
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  ".join(
+            [*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]
+        ).rstrip()
+        for row in rows
+    ]

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -619,6 +620,9 @@ class TemplateCheck:
         return [by_name[combo.name] for combo in combos]
 
 
+_RENDER_LOCK = threading.Lock()
+
+
 def _check_one(combo: Combination, dest: Path, template: str, ref: str | None) -> CombinationResult:
     # Imported here: scaffold.render pulls in copier, which the residue rule and the pairwise
     # generator do not need.
@@ -627,14 +631,16 @@ def _check_one(combo: Combination, dest: Path, template: str, ref: str | None) -
     start = time.monotonic()
     steps: list[StepResult] = []
     try:
-        NewService(
-            dest=dest,
-            data=dict(combo.answers),
-            template=template,
-            vcs_ref=ref,
-            use_defaults=True,
-            git_init=False,
-        ).run()
+        # copier changes the process's working directory while it renders: one render at a time.
+        with _RENDER_LOCK:
+            NewService(
+                dest=dest,
+                data=dict(combo.answers),
+                template=template,
+                vcs_ref=ref,
+                use_defaults=True,
+                git_init=False,
+            ).run()
         steps.append(StepResult("render", True, time.monotonic() - start))
     except ScaffoldError as exc:
         steps.append(StepResult("render", False, time.monotonic() - start, str(exc)))

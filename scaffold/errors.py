@@ -157,7 +157,8 @@ class ConflictError(ScaffoldError):
         self.files = list(files)
         super().__init__(
             f"{len(self.files)} file(s) in {path} have conflicts: {_listing(self.files)}",
-            hint="resolve the <<<<<<< markers, `git add` the files, then commit",
+            hint="resolve the conflicts listed above (<<<<<<< markers to merge, or kept files to "
+            "carry over and `git rm`), `git add` the files, then commit",
         )
 
 

@@ -18,6 +18,7 @@ import click
 
 from scaffold import __version__
 from scaffold.adopt import Adopt
+from scaffold.bundled import is_bundled_source
 from scaffold.collector import (
     TIERS,
     CollectorOptions,
@@ -159,9 +160,10 @@ def new(
         git_init=not no_git,
     ).run()
     version = f" {result.ref}" if result.ref else ""
+    origin = "the bundled templates" if is_bundled_source(result.template) else result.template
     click.echo(
         f"Created {result.answers['service_name']} ({result.answers['language']}) in {result.dest}"
-        f" from {result.template}{version}"
+        f" from {origin}{version}"
     )
     click.echo("Next steps:")
     for step in result.next_steps:

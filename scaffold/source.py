@@ -75,17 +75,26 @@ class TemplateSource:
 def open_source(src: str | None = None, ref: str | None = None) -> Iterator[TemplateSource]:
     """Resolve a template source and make the requested version readable.
 
-    Without `src` the bundled template set is used. A git source (a URL, or a local directory that
+    Without `src` the bundled template set is used, as a versioned source: the cache repository
+    of `scaffold.bundled` at the installed version's tag (or at `ref`), so the service it renders
+    can be updated after otel-scaffold is upgraded. A git source (a URL, or a local directory that
     is a git repository) is cloned into a temporary directory at `ref`, or at its latest PEP 440
     tag (what copier picks by default), or at HEAD when it has no version tags.
 
     Raises:
         TemplateError: the source does not exist, cannot be cloned, or has no such ref.
+        GitError: the bundled templates' cache repository cannot be written.
     """
+    recorded: str | None = None
     if src is None:
-        root = bundled_templates()
-        yield TemplateSource(url=str(root), ref=None, root=root)
-        return
+        from scaffold.bundled import bundled_repo
+
+        bundled = bundled_repo()
+        if ref is None or ref == bundled.ref:
+            # The tag's tree is exactly the installed template directory: read it there.
+            yield TemplateSource(url=bundled.url, ref=bundled.ref, root=bundled.templates)
+            return
+        src, recorded = str(bundled.path), bundled.url
     local = Path(src).expanduser()
     is_remote = bool(_REMOTE.search(src)) and not local.is_dir()
     if not is_remote and not local.is_dir():
@@ -125,7 +134,7 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
                 hint="point --template at a template set",
             )
         resolved = chosen if ref or chosen != "HEAD" else repo.head.commit.hexsha
-        yield TemplateSource(url=url, ref=resolved, root=checkout)
+        yield TemplateSource(url=recorded or url, ref=resolved, root=checkout)
         repo.close()
 
 

@@ -35,6 +35,8 @@ from copier.errors import CopierError
 from packaging.version import InvalidVersion, Version
 from plumbum import ProcessExecutionError
 
+from scaffold import __version__
+from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
 from scaffold.errors import (
     AnswerError,
     DestinationError,
@@ -319,7 +321,14 @@ class _Service:
             raise DirtyRepoError(self.path, files)
 
     def template_refs(self) -> _Refs:
-        """The template source's tags and branch names, read with `git ls-remote`."""
+        """The template source's tags and branch names, read with `git ls-remote`.
+
+        A service made from the bundled templates names the cache repository: it is brought up
+        to date with the installed otel-scaffold first, so after an upgrade of the tool its
+        version is there, with no network.
+        """
+        if is_bundled_source(self.src):
+            bundled_repo()
         try:
             listing = _git(self.top, "ls-remote", _git_url(self.src))
         except git.GitCommandError as exc:
@@ -365,14 +374,22 @@ def _refuse_plain_directory(path: Path, src: str) -> None:
     local = Path(src).expanduser()
     if not local.is_dir() or is_git_root(local):
         return  # a missing directory is reported as unreachable by `template_refs`
-    bundled = local.resolve() == bundled_templates().resolve()
-    what = "the bundled templates" if bundled else src
+    bundled = local.resolve() == bundled_templates().resolve() or local.match("scaffold/_templates")
+    if not bundled:
+        raise NotVersionedError(
+            path,
+            src,
+            f"{src} is a plain directory without version tags",
+            "run `scaffold template init DIR`, then set `_src_path: DIR` and `_commit: v0.1.0` in "
+            f"{ANSWERS_FILE} and commit",
+        )
     raise NotVersionedError(
         path,
         src,
-        f"{what} is a plain directory without version tags",
-        "run `scaffold template init DIR`, then set `_src_path: DIR` and `_commit: v0.1.0` in "
-        f"{ANSWERS_FILE} and commit",
+        "it names the directory of the bundled templates, which has no versions",
+        f"set `_src_path: {home_spelling(cache_path())}` and `_commit: v{__version__}` (the "
+        "otel-scaffold version that made the service; its first commit names it) in "
+        f"{ANSWERS_FILE}, commit, then run `scaffold check`",
     )
 
 
@@ -588,6 +605,8 @@ def _git_url(src: str) -> str:
         return f"https://github.com/{src[3:]}"
     if src.startswith("gl:"):
         return f"https://gitlab.com/{src[3:]}"
+    if src.startswith("~"):
+        return str(Path(src).expanduser())  # copier expands it; git does not
     return src.removeprefix("git+")
 
 

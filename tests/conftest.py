@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from scaffold.bundled import CACHE_ENV
 from scaffold.render import NewResult, NewService
 from scaffold.source import bundled_templates
 
@@ -37,6 +38,19 @@ def _git_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _template_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the bundled templates' cache repository in the session, never the user's own."""
+    cache = tmp_path_factory.mktemp("template-cache") / "templates"
+    saved = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(cache)
+    yield cache
+    if saved is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = saved
 
 
 @pytest.fixture(scope="session")

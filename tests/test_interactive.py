@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pexpect
 import pytest
 import yaml
+
+from scaffold.bundled import CACHE_ENV
 
 SCAFFOLD = str(Path(sys.executable).with_name("scaffold"))
 ENTER = "\r"
@@ -20,7 +23,13 @@ def spawn(tmp_path: Path, *args: str) -> pexpect.spawn:
         SCAFFOLD,
         ["new", *args],
         cwd=str(tmp_path),
-        env={"TERM": "xterm", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"},
+        env={
+            "TERM": "xterm",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "LANG": "C.UTF-8",
+            CACHE_ENV: os.environ[CACHE_ENV],  # the session's template cache, not tmp_path
+        },
         encoding="utf-8",
         timeout=30,
         dimensions=(40, 160),

@@ -10,6 +10,7 @@ import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from scaffold.bundled import is_bundled_source
 from scaffold.cli import cli
 from scaffold.errors import AnswerError, DestinationError, PolicyError, TemplateError
 
@@ -38,7 +39,7 @@ def test_new_with_defaults_renders_commits_and_records_answers(tmp_path: Path) -
     assert "go run ./cmd/payments-api" in result.output
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert answers["module"] == "github.com/acme/payments-api"
-    assert Path(answers["_src_path"]).is_absolute()
+    assert is_bundled_source(answers["_src_path"]) and answers["_commit"].startswith("v")
     assert "policy" not in answers and "effective_sampling_ratio" not in answers
     repo = git.Repo(dest)
     assert not repo.is_dirty(untracked_files=True)

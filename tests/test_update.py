@@ -36,7 +36,6 @@ from scaffold.errors import (
     DestinationError,
     DirtyRepoError,
     GitError,
-    NotVersionedError,
     PolicyError,
     ScaffoldError,
     TemplateError,
@@ -383,19 +382,6 @@ def test_moved_template_source_is_a_clear_error(world: World, tmp_path: Path) ->
         assert "cannot reach template" in message and "_src_path" in message
         assert "\n" not in message and caught.value.exit_code == TemplateError.exit_code
     assert _git(svc, "status", "--porcelain") == ""
-
-
-def test_service_from_the_bundled_directory_says_how_to_get_versions(tmp_path: Path) -> None:
-    svc = tmp_path / "svc"
-    render(svc, git_init=True, service_name="svc")
-    for call in (lambda: UpdateService(svc).run(), lambda: check(svc)):
-        with pytest.raises(NotVersionedError) as caught:
-            call()
-        message = str(caught.value)
-        assert "\n" not in message
-        assert "not made from a versioned template source" in message
-        assert "scaffold template init" in message and "_src_path" in message
-        assert caught.value.exit_code == 9
 
 
 def test_not_a_git_repository_or_not_a_service(world: World, tmp_path: Path) -> None:

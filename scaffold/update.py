@@ -10,7 +10,9 @@ to its caller:
   cannot be reached, a version that does not exist or is older than the current one;
 - after: find every conflict (unmerged index entries, files with `<<<<<<<` markers) and every
   `.rej` file copier left, and report them; a `.rej` is removed only when every line it holds is
-  in the conflicted file, so no edit is ever dropped silently;
+  in the conflicted file, so no edit is ever dropped silently; a file the new version no longer
+  has (moved or removed by the template) that the service had edited is put back, as a conflict,
+  where copier would delete it with the edits in it;
 - on failure: put the service back as it was (it was clean before the update started).
 
 `pretend` runs the same update in a throw-away clone, so its report (conflicts included) is
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,6 +103,10 @@ class UpdateResult:
         conflicts: files with conflicts to resolve by hand, relative to `path`.
         rejects: `.rej` files kept because their content is not in the conflicted file; open
             them next to the file they name and apply what they hold by hand.
+        removed: files the new version no longer generates (the template moved or removed
+            them) that hold the service's own edits. Each is kept as committed and listed in
+            `conflicts`; git records it as "deleted by them". Carry the edits over to where
+            the template's code went, then `git rm` the file.
         pretend: nothing was written; the result is what a real run would do.
         notes: the template's own change log between the two versions (commit subjects,
             newest first, at most 20): what the platform team says changed.
@@ -112,6 +119,7 @@ class UpdateResult:
     files: tuple[FileChange, ...] = ()
     conflicts: tuple[str, ...] = ()
     rejects: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
     pretend: bool = False
     notes: tuple[str, ...] = ()
 
@@ -136,13 +144,23 @@ class UpdateResult:
             lines.append("Files:")
         lines += [f"  {change.kind:<9} {change.path}" for change in self.files]
         lines += [f"  kept      {reject} (apply its hunks by hand)" for reject in self.rejects]
+        lines += [
+            f"  kept      {path} ({self.to_version} moved or removed it; it holds your edits)"
+            for path in self.removed
+        ]
         if self.pretend:
             return lines
-        if self.conflicts:
+        markers = set(self.conflicts) - set(self.removed)
+        if self.removed:
+            lines.append(
+                "Carry your edits out of the kept files into the template's new code and "
+                f"`git rm` them{'.' if markers else ', then commit.'}"
+            )
+        if markers:
             lines.append(
                 "Resolve the <<<<<<< markers in the conflicted files, `git add` them, then commit."
             )
-        elif self.changed:
+        elif self.changed and not self.removed:
             lines.append("Review the change with `git diff`, run the tests, then commit.")
         return lines
 
@@ -458,6 +476,7 @@ def _update(service: _Service, target: str) -> UpdateResult:
                 unsafe=False,
                 quiet=True,
             )
+        removed = _keep_edited_removals(service)
     except BaseException as exc:
         _restore(service)
         if isinstance(exc, ValueError) and not isinstance(exc, CopierError):
@@ -471,10 +490,70 @@ def _update(service: _Service, target: str) -> UpdateResult:
                 hint="nothing was changed; check the template source and version",
             ) from None
         raise
-    return _report(service, target, rejects_before)
+    return _report(service, target, rejects_before, removed)
 
 
-def _report(service: _Service, target: str, rejects_before: set[str]) -> UpdateResult:
+def _keep_edited_removals(service: _Service) -> tuple[str, ...]:
+    """Put back each file copier deleted that the service had edited; return their paths.
+
+    copier deletes every file the new template version no longer has, edited or not: the
+    edit's hunks cannot apply to a file the template moved away, and copier discards their
+    `.rej`. The old version is rendered again with the service's answers (only when the update
+    deleted something) to tell edited files from untouched ones. An edited one is restored as
+    committed and recorded in the index as a modify/delete conflict, as `git merge` records one:
+    stage 1 the old template's file, stage 2 the service's, no stage 3 (deleted by them).
+    """
+    deleted = [path for code, path in _status(service) if code == " D"]
+    if not deleted:
+        return ()
+    answers = {k: v for k, v in service.answers.items() if not k.startswith("_")}
+    kept: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="scaffold-old-") as tmp:
+        old = Path(tmp) / "old"
+        copier.run_copy(
+            service.src,
+            old,
+            data=answers,
+            vcs_ref=service.commit,
+            defaults=True,
+            overwrite=True,
+            unsafe=False,
+            quiet=True,
+        )
+        for path in deleted:
+            _git(service.path, "checkout", "-q", "HEAD", "--", path)
+            base = old / path
+            if base.is_file() and base.read_bytes() == (service.path / path).read_bytes():
+                (service.path / path).unlink()  # untouched: the template's removal stands
+                continue
+            top_path = (service.path / path).relative_to(service.top).as_posix()
+            mode, ours, _ = _git(service.top, "ls-files", "-s", "--", top_path).split(None, 2)
+            entries = [f"0 {'0' * 40}\t{top_path}", f"{mode} {ours} 2\t{top_path}"]
+            if base.is_file():
+                theirs_base = _git(service.top, "hash-object", "-w", "--", str(base)).strip()
+                entries.append(f"{mode} {theirs_base} 1\t{top_path}")
+            try:
+                subprocess.run(
+                    ["git", "update-index", "--index-info"],
+                    cwd=service.top,
+                    input="\n".join(entries) + "\n",
+                    text=True,
+                    capture_output=True,
+                    check=True,
+                    env={**os.environ, **_GIT_ENV},
+                )
+            except subprocess.CalledProcessError as exc:
+                raise GitError(
+                    f"could not record {path} as a conflict: {exc.stderr.strip()}",
+                    hint="nothing was changed; check the repository with `git status`",
+                ) from None
+            kept.append(path)
+    return tuple(kept)
+
+
+def _report(
+    service: _Service, target: str, rejects_before: set[str], removed: tuple[str, ...] = ()
+) -> UpdateResult:
     """Read what copier did from git: changed files, conflicts, and stray `.rej` files."""
     entries = _status(service)
     unmerged = {path for code, path in entries if code in _UNMERGED}
@@ -510,6 +589,7 @@ def _report(service: _Service, target: str, rejects_before: set[str]) -> UpdateR
         files=tuple(FileChange(path, kind) for path, kind in sorted(changes.items())),
         conflicts=tuple(sorted(p for p, kind in changes.items() if kind == "conflict")),
         rejects=tuple(kept),
+        removed=removed,
     )
 
 

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scaffold.bundled import bundled_repo, is_bundled_source
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError
 from scaffold.source import latest_version, open_source
 from scaffold.update import (
@@ -128,7 +129,7 @@ def select_shard(repos: Sequence[str], index: int, total: int) -> list[str]:
     sizes differ by at most one: repositories are ranked by a hash of their normalised location
     and dealt out in turn.
     """
-    unique = list(dict.fromkeys(repos))
+    unique = _unique(repos)
     ranked = sorted(unique, key=lambda repo: (_digest(_location(repo)), repo))
     chosen = set(ranked[index - 1 :: total])
     return [repo for repo in unique if repo in chosen]
@@ -320,7 +321,8 @@ def fleet_status(
     that cannot be reached is reported with the problem, never raised.
     """
     cache = (cache_dir or fleet_cache_dir()).expanduser().absolute()
-    unique = list(dict.fromkeys(repos))
+    _forget_templates()
+    unique = _unique(repos)
     results: dict[str, RepoStatus] = {}
     with ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique))) as pool:
         futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
@@ -372,7 +374,8 @@ class FleetUpgrade:
         started = time.monotonic()
         _check_branch_name(self.branch, self.to)
         cache = (self.cache_dir or fleet_cache_dir()).expanduser().absolute()
-        unique = list(dict.fromkeys(self.repos))
+        _forget_templates()
+        unique = _unique(self.repos)
         jobs = [
             _Job(
                 repo=repo,
@@ -533,8 +536,7 @@ def _upgrade_clone(
     try:
         return _apply(job, clone, src, target, branch, result)
     except BaseException:
-        if not job.keep_failed:
-            _discard(clone, branch)
+        _finish_failed(job, clone, branch)
         raise
 
 
@@ -700,7 +702,8 @@ def _push(clone: _Clone, branch: str, result: RepoOutcome) -> RepoOutcome:
 
 def _finish_failed(job: _Job, clone: _Clone, branch: str) -> None:
     if not job.keep_failed:
-        _discard(clone, branch)
+        # A dry run made no branch: one of that name is an earlier run's, and stays.
+        _discard(clone, None if job.dry_run else branch)
 
 
 def _discard(clone: _Clone, branch: str | None) -> None:
@@ -800,6 +803,14 @@ def _location(repo: str) -> str:
     return str(Path(repo).expanduser().absolute())
 
 
+def _unique(repos: Iterable[str]) -> list[str]:
+    """Each repository once, in the order given: two spellings of one location are one."""
+    first: dict[str, str] = {}
+    for repo in repos:
+        first.setdefault(_location(repo), repo)
+    return list(first.values())
+
+
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -870,6 +881,8 @@ def _template_tags(src: str) -> tuple[str, ...]:
     """The tags of a template source, read with `git ls-remote`."""
     if not src:
         raise _Stop("error", f"{ANSWERS_FILE} has no _src_path")
+    if is_bundled_source(src):
+        bundled_repo()  # the installed tool's versions, for services on the bundled templates
     url = _git_url(_expand(src))
     try:
         listing = _git(Path("/"), "ls-remote", "--tags", url)
@@ -880,6 +893,12 @@ def _template_tags(src: str) -> tuple[str, ...]:
         for line in listing.splitlines()
     ]
     return tuple(dict.fromkeys(tag for tag in tags if tag))
+
+
+def _forget_templates() -> None:
+    """Read template tags and policies afresh: a run must see releases made since the last one."""
+    _template_tags.cache_clear()
+    _verify_command.cache_clear()
 
 
 def _latest(src: str) -> str:

@@ -506,7 +506,9 @@ def _upgrade(job: _Job, base: RepoOutcome) -> RepoOutcome:
         result = replace(base, workdir=str(clone.path))
         answers = clone.answers_at(f"origin/{clone.default}")
         if answers is None:
-            raise _Stop("skipped", f"no {ANSWERS_FILE} on {clone.default}: not a generated service")
+            clone.pristine()
+            reason = f"no {ANSWERS_FILE} on {clone.default}: not a generated service"
+            return replace(result, outcome="skipped", reason=reason)
         result = replace(
             result,
             service=_str(answers.get("service_name")),
@@ -526,9 +528,9 @@ def _upgrade_clone(
         clone.pristine()
         return replace(result, outcome="current")
     branch = job.branch.format(version=target)
-    done = _earlier_run(job, clone, branch, target)
+    done = _earlier_run(job, clone, src, branch, target, result)
     if done is not None:
-        return replace(result, **done)
+        return done
 
     clone.pristine()
     if not job.dry_run:
@@ -552,7 +554,10 @@ def _apply(
     if update.conflicts:
         _finish_failed(job, clone, branch)
         return replace(
-            result, outcome="conflict", reason=f"conflicts in {len(update.conflicts)} file(s)"
+            result,
+            outcome="conflict",
+            reason=f"conflicts in {len(update.conflicts)} file(s)",
+            branch=branch if job.keep_failed else None,
         )
     if job.dry_run:
         clone.pristine()
@@ -563,7 +568,7 @@ def _apply(
         result = _run_verify(job, clone, src, target, result)
         if result.outcome == "verify-failed":
             _finish_failed(job, clone, branch)
-            return result
+            return replace(result, branch=branch if job.keep_failed else None)
         verified = "passed" if result.verify else "none"
         clone.git("add", "-A")
     commit = _commit(clone, update.from_version, target, src, update.notes, verified)
@@ -573,10 +578,14 @@ def _apply(
     return result
 
 
-def _earlier_run(job: _Job, clone: _Clone, branch: str, target: str) -> dict[str, Any] | None:
+def _earlier_run(
+    job: _Job, clone: _Clone, src: str, branch: str, target: str, result: RepoOutcome
+) -> RepoOutcome | None:
     """What an earlier run already did for this target: a branch on the remote or in the cache.
 
-    A branch of that name on the remote that an earlier run did not make is never overwritten.
+    Such a branch is reused, not redone. When this run verifies and the earlier one did not
+    (`--no-verify`), the reused commit is verified now. A branch of that name on the remote that
+    an earlier run did not make is never overwritten.
     """
     if job.dry_run:
         return None
@@ -593,21 +602,22 @@ def _earlier_run(job: _Job, clone: _Clone, branch: str, target: str) -> dict[str
         commit = clone.git("rev-parse", ref).strip()
         clone.pristine()
         clone.git("checkout", "-q", "-B", branch, commit)
-        done: dict[str, Any] = {
-            "outcome": "updated",
-            "branch": branch,
-            "commit": commit,
-            "resumed": True,
-            "pushed": pushed,
-            "diffstat": str.strip(
-                clone.git("diff", "--shortstat", f"origin/{clone.default}", commit)
-            ),
-        }
+        done = replace(
+            result,
+            outcome="updated",
+            branch=branch,
+            commit=commit,
+            resumed=True,
+            pushed=pushed,
+            diffstat=clone.git("diff", "--shortstat", f"origin/{clone.default}", commit).strip(),
+        )
+        unverified = "Scaffold-Verify: skipped" in clone.git("log", "-1", "--format=%B", commit)
+        if job.verify and unverified:
+            done = _run_verify(job, clone, src, target, done)
+            if done.outcome == "verify-failed":
+                return done
         if job.push and not pushed:
-            pushed_now = _push(clone, branch, RepoOutcome(job.repo, "updated"))
-            if pushed_now.outcome == "error":
-                return {"outcome": "error", "reason": pushed_now.reason, "branch": branch}
-            done["pushed"] = True
+            done = _push(clone, branch, done)
         return done
     return None
 

@@ -352,6 +352,35 @@ def test_no_verify_upgrades_without_running_verify_and_works_each_repo_once(
     assert _refs(plain.remote) == refs
 
 
+@pytest.mark.compile
+def test_a_branch_made_without_verify_is_verified_when_a_later_run_verifies(
+    template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_tool("go")
+    for key, value in verify_env().items():
+        monkeypatch.setenv(key, value)
+    fleet = make_fleet(
+        tmp_path / "fleet",
+        template,
+        [RepoSpec("flrv-go"), RepoSpec("flrv-broken", kind="verify-fails")],
+    )
+    cache = tmp_path / "cache"
+    first = FleetUpgrade([r.location for r in fleet], verify=False, cache_dir=cache).run()
+    assert [o.outcome for o in first.outcomes] == ["updated", "updated"]
+
+    again = FleetUpgrade([r.location for r in fleet], push=True, cache_dir=cache, jobs=2).run()
+    plain, broken = again.outcomes
+    assert plain.outcome == "updated" and plain.resumed and plain.pushed, plain
+    assert plain.commit == first.outcomes[0].commit, "the branch is reused, not redone"
+    assert plain.verify == VERIFY["go"]
+    assert broken.outcome == "verify-failed" and broken.resumed, broken
+    assert not broken.pushed
+    assert _refs(fleet[1].remote) == {
+        "refs/heads/main": git(fleet[1].remote, "rev-parse", "main").strip()
+    }
+    assert f"refs/heads/{BRANCH}" in _refs(fleet[0].remote)
+
+
 def test_dry_run_reports_diffstats_and_changes_nothing(template: Path, tmp_path: Path) -> None:
     fleet = make_fleet(
         tmp_path / "fleet",

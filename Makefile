@@ -55,10 +55,12 @@ demo: install
 	$(BIN)/scaffold new ledger --lang rust --defaults --dest $(DEMO_DIR)/ledger
 	@echo "Demo services are in $(DEMO_DIR)/: see their README.md"
 
-# Benchmarks that print figures: scaffold new vs plain copier copy, and the generated middleware.
+# Benchmarks that print figures: scaffold new vs copier copy, the generated middleware, fleet upgrade
+# vs a serial copier update loop.
 bench: install
 	$(BIN)/python benchmarks/bench_new.py
 	$(BIN)/python benchmarks/bench_middleware.py
+	$(BIN)/python benchmarks/bench_fleet.py
 
 # Build (or reuse) the OpenTelemetry Collector of collector/manifest.yaml, cached in $(CACHE_DIR).
 collector:

@@ -96,7 +96,7 @@ def release(template: Path) -> None:
     """v1.1.0: the dev sampling ratio and the org default change; a Go and a Rust line change."""
     edits = {
         "policy.yml": [("  ratio: 0.1\n", "  ratio: 0.05\n"), ("    dev: 1.0\n", "    dev: 0.5\n")],
-        "go/internal/telemetry/doc.go.jinja": [
+        "go/{{ telemetry_dir }}/doc.go.jinja": [
             ("// attributed alike in every service", "// attributed the same way in every service")
         ],
         "rust/src/telemetry/mod.rs.jinja": [

@@ -3,9 +3,10 @@
 The flow: refuse what cannot be adopted safely (not a git repository, uncommitted changes, an
 answers file already there) -> detect the language and derive the answers from go.mod or
 Cargo.toml -> render the whole service into a scratch directory with `NewService` -> refuse when
-any file to copy already exists -> copy only the telemetry package and `.copier-answers.yml` ->
-add the dependencies the telemetry package needs (`go mod edit` + `go mod tidy`, or a
-comment-preserving edit of Cargo.toml) -> return the lines that wire it in.
+any file to copy already exists -> copy only the telemetry package (at the `telemetry_dir`
+answer, `--package-dir`) and `.copier-answers.yml` -> add the dependencies the telemetry package
+needs (`go mod edit` + `go mod tidy`, or a comment-preserving edit of Cargo.toml) -> return the
+lines that wire it in.
 
 Nothing is committed: the result is a change in the work tree to review and commit. When a step
 fails, every file written so far is put back as it was.
@@ -46,7 +47,8 @@ __all__ = ["Adopt", "AdoptResult", "detect_language"]
 
 Language = Literal["go", "rust"]
 
-# What of a rendered service is copied into an adopted project, per language.
+# Where the telemetry package of a rendered service is, per language, when the template has no
+# `telemetry_dir` question (or the answer is not given): what an adopted project copies.
 TELEMETRY_DIRS: Mapping[str, str] = {"go": "internal/telemetry", "rust": "src/telemetry"}
 # The lowest Rust edition the telemetry code compiles with (a missing edition means 2015).
 MIN_EDITION = 2021
@@ -117,7 +119,8 @@ class Adopt:
         template: template source (path or git URL); None for the bundled set. A git source
             with version tags makes the project updatable with `scaffold update`.
         vcs_ref: template version (git tag or commit) for git sources.
-        data: answers given up front; `service_name` overrides the derived name.
+        data: answers given up front; `service_name` overrides the derived name and
+            `telemetry_dir` puts the package somewhere else than `TELEMETRY_DIRS[language]`.
     """
 
     path: Path = field(default_factory=Path)
@@ -170,7 +173,8 @@ class Adopt:
                         f"service name ({exc.problem}); pass --data service_name=NAME",
                     ) from None
                 raise
-            files = _telemetry_files(scratch, language)
+            package_dir = _package_dir(rendered.answers, language)
+            files = _telemetry_files(scratch, package_dir)
             existing = [rel for rel in files if (path / rel).exists() or (path / rel).is_symlink()]
             if existing:
                 raise DestinationError(
@@ -179,6 +183,7 @@ class Adopt:
                     + (f" (and {len(existing) - 5} more)" if len(existing) > 5 else ""),
                     hint="adopt never overwrites a file; move or remove them, commit, and retry",
                 )
+            _refuse_foreign_package(path, package_dir, language)
             if language == "go":
                 _require_go()
             else:
@@ -200,7 +205,7 @@ class Adopt:
             crate = str(rendered.answers["service_name"]).replace("-", "_")
             if crate != _lib_name(path):
                 notes.append(
-                    f"the doc examples in src/telemetry import `{crate}`, but the library is "
+                    f"the doc examples in {package_dir} import `{crate}`, but the library is "
                     f"`{_lib_name(path)}`: rename them or `cargo test --doc` fails"
                 )
         return AdoptResult(
@@ -212,7 +217,7 @@ class Adopt:
             files=tuple(files),
             manifests=tuple(undo.edited(path, files)),
             dependencies=tuple(deps),
-            wiring=tuple(_wiring(path, language, answers)),
+            wiring=tuple(_wiring(path, language, answers, package_dir)),
             notes=tuple(notes),
         )
 
@@ -338,16 +343,37 @@ def _git(cwd: Path, *args: str) -> str:
 # -- files ---------------------------------------------------------------------------------------
 
 
-def _telemetry_files(scratch: Path, language: Language) -> list[str]:
+def _package_dir(answers: Mapping[str, Any], language: Language) -> str:
+    """Where the telemetry package was rendered: the `telemetry_dir` answer, or the default."""
+    chosen = answers.get("telemetry_dir")
+    return str(chosen) if chosen else TELEMETRY_DIRS[language]
+
+
+def _telemetry_files(scratch: Path, package_dir: str) -> list[str]:
     """The rendered files to copy: the telemetry package and the answers file, sorted."""
-    package = scratch / TELEMETRY_DIRS[language]
+    package = scratch / package_dir
     files = [p.relative_to(scratch).as_posix() for p in package.rglob("*") if p.is_file()]
     if not files or not (scratch / ANSWERS_FILE).is_file():
         raise TemplateError(
-            f"the template rendered no {TELEMETRY_DIRS[language]} package or no {ANSWERS_FILE}",
+            f"the template rendered no {package_dir} package or no {ANSWERS_FILE}",
             hint="adopt needs a template set with the otel-scaffold layout",
         )
     return [*sorted(files), ANSWERS_FILE]
+
+
+def _refuse_foreign_package(path: Path, package_dir: str, language: Language) -> None:
+    """Refuse a Go package directory that already holds Go files: two packages cannot share it."""
+    target = path / package_dir
+    if language != "go" or not target.is_dir():
+        return
+    own = sorted(p.name for p in target.glob("*.go") if p.is_file())
+    if own:
+        raise DestinationError(
+            f"{package_dir} already holds Go files ({', '.join(own[:3])}"
+            + (", ..." if len(own) > 3 else "")
+            + "); the telemetry package needs a directory of its own",
+            hint="pass --package-dir with a new directory, like internal/telemetry",
+        )
 
 
 class _Undo:
@@ -607,26 +633,32 @@ def _rust_version_key(version: str) -> tuple[int, ...]:
 # -- wiring --------------------------------------------------------------------------------------
 
 
-def _wiring(path: Path, language: Language, answers: Mapping[str, Any]) -> list[str]:
+def _wiring(
+    path: Path, language: Language, answers: Mapping[str, Any], package_dir: str
+) -> list[str]:
     if language == "go":
+        # The package is named telemetry wherever it lives; name the import when the
+        # directory says otherwise.
+        name = "" if package_dir.rsplit("/", 1)[-1] == "telemetry" else "telemetry "
         return [
-            f'import "{answers["module"]}/internal/telemetry"',
+            f'import {name}"{answers["module"]}/{package_dir}"',
             "shutdown, err := telemetry.Setup(ctx, telemetry.Config{})  // early in main",
             "defer shutdown(ctx)",
             "handler = telemetry.Middleware()(mux)  // wrap the server's handler",
         ]
     crate = _lib_name(path)
+    mod = package_dir.rsplit("/", 1)[-1]  # src/NAME is the module NAME
     if (path / "src" / "lib.rs").is_file():
         module = [
-            "pub mod telemetry;  // in src/lib.rs",
-            f"use {crate}::telemetry;  // in src/main.rs",
+            f"pub mod {mod};  // in src/lib.rs",
+            f"use {crate}::{mod};  // in src/main.rs",
         ]
     else:
-        module = ["mod telemetry;  // in src/main.rs"]
+        module = [f"mod {mod};  // in src/main.rs"]
     return [
         *module,
-        "let _telemetry = telemetry::init(telemetry::Config::default())?;  // inside the runtime",
-        ".layer(telemetry::OtelLayer::new())  // on the axum Router",
+        f"let _telemetry = {mod}::init({mod}::Config::default())?;  // inside the runtime",
+        f".layer({mod}::OtelLayer::new())  // on the axum Router",
     ]
 
 

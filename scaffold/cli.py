@@ -177,11 +177,18 @@ def new(
     type=click.Choice(["go", "rust"]),
     help="Language [default: from go.mod or Cargo.toml].",
 )
+@click.option(
+    "--package-dir",
+    metavar="DIR",
+    help="Where to put the telemetry package, relative to PATH (the telemetry_dir answer) "
+    "[default: internal/telemetry for Go, src/telemetry for Rust].",
+)
 @_template_and_answer_options
 @_handle_errors
 def adopt(
     path: Path,
     lang: str | None,
+    package_dir: str | None,
     template: str | None,
     vcs_ref: str | None,
     data: tuple[str, ...],
@@ -193,6 +200,8 @@ def adopt(
     and prints the lines that wire it in. The tree must be clean; nothing is committed.
     """
     answers = _given_answers(data_file, data)
+    if package_dir is not None:
+        answers["telemetry_dir"] = package_dir
     result = Adopt(path=path, language=lang, template=template, vcs_ref=vcs_ref, data=answers).run()
     for line in result.summary():
         click.echo(line)

@@ -135,6 +135,11 @@ _MODULE_ELEMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
 _MODULE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
 _TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
+_GO_PACKAGE_DIR = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
+_RUST_MODULE_DIR = re.compile(r"^src/([a-z][a-z0-9_]*)$")
+# The only Rust module directory the templates render so far (the module is named after it).
+RUST_TELEMETRY_DIR = "src/telemetry"
+MAX_PACKAGE_DIR = 100
 _RATIO = re.compile(r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})$")
 _WINDOWS_RESERVED = frozenset(
     ["con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "lpt1", "lpt2", "lpt3"]
@@ -376,6 +381,40 @@ def _module(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     return value
 
 
+def _telemetry_dir(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) -> str:
+    value = _text(name, raw)
+    if answers.get("language") == "rust":
+        found = _RUST_MODULE_DIR.match(value)
+        module = found.group(1) if found else ""
+        if not found or module in ("main", "lib") or module in RUST_KEYWORDS:
+            raise AnswerError(
+                name,
+                f"{value[:40]!r} is not a Rust module directory; use src/NAME with NAME a "
+                f"lowercase identifier other than main, lib or a keyword, like {RUST_TELEMETRY_DIR}",
+            )
+        if value != RUST_TELEMETRY_DIR:
+            raise AnswerError(
+                name,
+                f"the Rust templates keep the telemetry module at {RUST_TELEMETRY_DIR}; "
+                f"pass {name}={RUST_TELEMETRY_DIR} (or leave it out)",
+            )
+        return value
+    parts = value.split("/")
+    hint = "use a relative path of lowercase identifiers like internal/telemetry or pkg/otel"
+    if len(value) > MAX_PACKAGE_DIR or not _GO_PACKAGE_DIR.match(value):
+        raise AnswerError(name, f"{value[:40]!r} is not a Go package directory; {hint}")
+    if parts[0] == "cmd":
+        raise AnswerError(
+            name, f"{value!r} is under cmd/, which holds the service's main package; {hint}"
+        )
+    for part in parts:
+        if part in ("vendor", "testdata"):
+            raise AnswerError(name, f"{value!r}: the go tool skips {part} directories; {hint}")
+        if part in _WINDOWS_RESERVED:
+            raise AnswerError(name, f"{value!r}: {part} is a reserved file name on Windows; {hint}")
+    return value
+
+
 def _description(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     return _one_line(name, value, MAX_DESCRIPTION)
 
@@ -454,6 +493,7 @@ _RULES: dict[str, _Rule] = {
     "service_name": _service_name,
     "language": _language,
     "module": _module,
+    "telemetry_dir": _telemetry_dir,
     "description": _description,
     "team": _team,
     "owner": _owner,

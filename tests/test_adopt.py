@@ -15,9 +15,11 @@ from typing import Any
 import pytest
 import tomlkit
 import yaml
+from click.testing import CliRunner
 
 import scaffold.adopt as adopt_module
 from scaffold.adopt import Adopt, AdoptResult, detect_language, go_version_key, service_name_of
+from scaffold.cli import cli
 from scaffold.errors import AnswerError, DestinationError, DirtyRepoError, GitError
 from scaffold.template_repo import init_template_repo
 from scaffold.update import ANSWERS_FILE, UpdateService
@@ -202,13 +204,7 @@ def test_adopt_into_an_existing_go_module_builds_and_tests(tmp_path: Path) -> No
     # Apply the printed wiring, exactly as printed.
     wiring = [_code(line) for line in result.wiring]
     assert wiring[0] == 'import "example.com/shop/orders/internal/telemetry"'
-    imports = '\t"context"\n\n\t' + wiring[0].removeprefix("import ")
-    setup = "\tctx := context.Background()\n" + "\n".join(
-        f"\t{line}" + ("\n\tif err != nil {\n\t\tlog.Fatal(err)\n\t}" if "Setup" in line else "")
-        for line in wiring[1:]
-    )
-    (project / "main.go").write_text(GO_MAIN.format(imports=imports, setup=setup))
-    run(["gofmt", "-w", "main.go"], project)
+    _wire_go(project, wiring)
 
     run(["go", "build", "./..."], project, GO_ENV)
     run(["go", "vet", "./..."], project, GO_ENV)
@@ -255,6 +251,61 @@ def test_adopt_into_an_existing_cargo_crate_builds_and_tests(tmp_path: Path) -> 
     run(["cargo", "build"], project, CARGO_ENV, timeout=2400)
     out = run(["cargo", "test"], project, CARGO_ENV, timeout=2400)
     assert "orders_answers ... ok" in out, out
+
+
+def _wire_go(project: Path, wiring: list[str]) -> None:
+    """Write main.go with the printed wiring applied, exactly as printed."""
+    imports = '\t"context"\n\n\t' + wiring[0].removeprefix("import ")
+    setup = "\tctx := context.Background()\n" + "\n".join(
+        f"\t{line}" + ("\n\tif err != nil {\n\t\tlog.Fatal(err)\n\t}" if "Setup" in line else "")
+        for line in wiring[1:]
+    )
+    (project / "main.go").write_text(GO_MAIN.format(imports=imports, setup=setup))
+    run(["gofmt", "-w", "main.go"], project)
+
+
+@pytest.mark.compile
+def test_adopt_with_a_package_dir_builds_and_updates_in_place(tmp_path: Path) -> None:
+    from .test_update import V2_RATIO, _release_v2
+
+    require_tool("go")
+    template = init_template_repo(tmp_path / "templates", "v1.0.0")
+    project = _go_project(tmp_path / "orders")
+
+    adopted = CliRunner().invoke(
+        cli, ["adopt", str(project), "--template", str(template), "--package-dir", "internal/otel"]
+    )
+
+    assert adopted.exit_code == 0, adopted.output
+    assert "  added     internal/otel/setup.go\n" in adopted.output
+    assert not (project / "internal" / "telemetry").exists()
+    answers = yaml.safe_load((project / ANSWERS_FILE).read_text())
+    assert answers["telemetry_dir"] == "internal/otel"
+    printed = adopted.output.split("Wire it in:\n")[1].split("\nThen build")[0].splitlines()
+    wiring = [_code(line) for line in printed]
+    assert wiring[0] == 'import telemetry "example.com/shop/orders/internal/otel"'
+    _wire_go(project, wiring)
+    run(["go", "build", "./..."], project, GO_ENV)
+    run(["go", "vet", "./..."], project, GO_ENV)
+    out = run(["go", "test", "./..."], project, GO_ENV)
+    assert "example.com/shop/orders/internal/otel" in out, out
+    _commit(project, "adopt otel-scaffold telemetry at internal/otel")
+    main_go = (project / "main.go").read_bytes()
+
+    _release_v2(template)
+    updated = UpdateService(project).run()
+
+    assert updated.to_version == "v2.0.0"
+    assert updated.conflicts == ()
+    changed = {change.path for change in updated.files}
+    assert "internal/otel/setup.go" in changed
+    assert all(p.startswith("internal/otel/") or p == ANSWERS_FILE for p in changed), changed
+    assert not (project / "internal" / "telemetry").exists()
+    assert not (project / "cmd").exists()
+    assert f"defaultSamplingRatio = {V2_RATIO}" in (project / "internal/otel/setup.go").read_text()
+    assert yaml.safe_load((project / ANSWERS_FILE).read_text())["telemetry_dir"] == "internal/otel"
+    assert (project / "main.go").read_bytes() == main_go
+    run(["go", "build", "./..."], project, GO_ENV)
 
 
 # -- unit: no toolchain --------------------------------------------------------------------------
@@ -379,6 +430,57 @@ def test_a_failure_after_writing_puts_everything_back(
         Adopt(project).run()
     assert _tree(project) == before
     assert not (project / "internal").exists()
+
+
+def test_package_dir_moves_the_files_and_the_printed_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _go_project(tmp_path / "p")
+    monkeypatch.setattr(adopt_module, "_require_go", lambda: None)
+    monkeypatch.setattr(adopt_module, "_go_dependencies", lambda *_: ([], []))
+
+    result = Adopt(project, data={"telemetry_dir": "pkg/otel"}).run()
+
+    assert "pkg/otel/setup.go" in result.files
+    assert all(f.startswith("pkg/otel/") or f == ANSWERS_FILE for f in result.files)
+    assert not (project / "internal").exists()
+    assert result.answers["telemetry_dir"] == "pkg/otel"
+    assert result.wiring[0] == 'import telemetry "example.com/shop/orders/pkg/otel"'
+    assert "  added     pkg/otel/http.go" in result.summary()
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [("cmd/otel", "under cmd/"), ("internal/Otel", "not a Go package directory")],
+)
+def test_a_bad_package_dir_is_refused_before_writing(
+    tmp_path: Path, value: str, words: str
+) -> None:
+    project = _go_project(tmp_path / "p")
+    with pytest.raises(AnswerError, match=words):
+        Adopt(project, data={"telemetry_dir": value}).run()
+    assert _status(project) == set()
+
+
+def test_a_package_dir_holding_other_go_files_is_refused(tmp_path: Path) -> None:
+    project = _go_project(tmp_path / "p")
+    (project / "internal" / "otel").mkdir(parents=True)
+    (project / "internal" / "otel" / "otel.go").write_text("package otel\n")
+    _commit(project)
+    before = _tree(project)
+    with pytest.raises(
+        DestinationError, match=r"internal/otel already holds Go files \(otel\.go\)"
+    ):
+        Adopt(project, data={"telemetry_dir": "internal/otel"}).run()
+    assert _tree(project) == before
+
+
+def test_rust_package_dir_other_than_src_telemetry_is_refused(tmp_path: Path) -> None:
+    project = _rust_project(tmp_path / "p")
+    result = CliRunner().invoke(cli, ["adopt", str(project), "--package-dir", "src/otel"])
+    assert result.exit_code != 0
+    assert "telemetry_dir=src/telemetry" in result.output
+    assert _status(project) == set()
 
 
 def test_rust_manifest_edit_keeps_the_crate_and_adds_what_is_missing(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ def _v2_templates(v1: Path, dest: Path) -> Path:
     assert "  ratio: 0.1\n" in text and "    dev: 1.0\n" in text
     text = text.replace("  ratio: 0.1\n", "  ratio: 0.25\n", 1).replace("    dev: 1.0\n", "", 1)
     policy.write_text(text, encoding="utf-8")
-    doc = dest / "go" / "internal" / "telemetry" / "doc.go.jinja"
+    doc = dest / "go" / "{{ telemetry_dir }}" / "doc.go.jinja"
     doc.write_text(doc.read_text(encoding="utf-8") + "\n" + DOC_NOTE, encoding="utf-8")
     return dest
 

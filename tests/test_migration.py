@@ -36,6 +36,8 @@ SETUP_GO = "internal/telemetry/setup.go"
 LOG_GO = "internal/telemetry/log.go"
 OLD_FILE = "internal/telemetry/killswitch.go"
 NEW_FILE = "internal/telemetry/switch.go"
+# Where the Go telemetry package lives in the template set (a directory named by an answer).
+GO_PACKAGE = "go/{{ telemetry_dir }}"
 # v2 of the move also rewords one comment of the moved file.
 MOVED_COMMENT = (
     "\t// switchedOff is the runtime kill switch. Its zero value, false, means telemetry is on.\n",
@@ -153,8 +155,8 @@ def _release_rename(template: Path) -> None:
     _replace(config, "(team |", "(owning_team |")
     uses = {
         "go/README.md.jinja": "{{ team }}",
-        "go/internal/telemetry/setup.go.jinja": "{{ team }}",
-        "go/internal/telemetry/setup_test.go.jinja": "{{ team }}",
+        f"{GO_PACKAGE}/setup.go.jinja": "{{ team }}",
+        f"{GO_PACKAGE}/setup_test.go.jinja": "{{ team }}",
         "rust/README.md.jinja": "{{ team }}",
         "rust/src/telemetry/config.rs.jinja": "{{ team }}",
         "rust/src/telemetry/defaults.rs.jinja": "&str', team)",
@@ -181,9 +183,9 @@ def _release_unrelated(template: Path) -> None:
 
 def _release_move(template: Path) -> None:
     """v2.0.0: killswitch.go becomes switch.go, with one comment reworded."""
-    old = template / "go" / f"{OLD_FILE}.jinja"
+    old = template / GO_PACKAGE / "killswitch.go.jinja"
     _replace(old, *MOVED_COMMENT)
-    _git(template, "mv", f"go/{OLD_FILE}.jinja", f"go/{NEW_FILE}.jinja")
+    _git(template, "mv", f"{GO_PACKAGE}/killswitch.go.jinja", f"{GO_PACKAGE}/switch.go.jinja")
     _release(template, "v2.0.0", "Move the kill switch to switch.go")
 
 

@@ -83,6 +83,21 @@ HOSTILE = [
     ("sampling_ratio", "1e-1", "not a number from"),
     ("exporter_protocol", "thrift", "not an OTLP protocol"),
     ("language", "java", "not supported"),
+    # No language answer: the Go rules.
+    ("telemetry_dir", "", "not a Go package directory"),
+    ("telemetry_dir", "/abs/telemetry", "not a Go package directory"),
+    ("telemetry_dir", "internal/telemetry/", "not a Go package directory"),
+    ("telemetry_dir", "../telemetry", "not a Go package directory"),
+    ("telemetry_dir", "internal//telemetry", "not a Go package directory"),
+    ("telemetry_dir", "internal/Telemetry", "not a Go package directory"),
+    ("telemetry_dir", "internal/otel-go", "not a Go package directory"),
+    ("telemetry_dir", "internal/_otel", "not a Go package directory"),
+    ("telemetry_dir", "pkg/" + "a" * 100, "not a Go package directory"),
+    ("telemetry_dir", "cmd/telemetry", "under cmd/"),
+    ("telemetry_dir", "cmd", "under cmd/"),
+    ("telemetry_dir", "vendor/telemetry", "skips vendor"),
+    ("telemetry_dir", "internal/testdata", "skips testdata"),
+    ("telemetry_dir", "internal/aux", "reserved file name"),
 ]
 
 
@@ -111,12 +126,69 @@ ACCEPTED = [
     ("sampling_ratio", "0.250", "0.25"),
     ("sampling_ratio", "1", "1"),
     ("sampling_ratio", 0.5, "0.5"),
+    ("telemetry_dir", "internal/telemetry", "internal/telemetry"),
+    ("telemetry_dir", "pkg/otel", "pkg/otel"),
+    ("telemetry_dir", "otel", "otel"),
+    ("telemetry_dir", "internal/platform/otel_v2", "internal/platform/otel_v2"),
 ]
 
 
 @pytest.mark.parametrize(("name", "value", "expected"), ACCEPTED)
 def test_good_answers_are_normalised(name: str, value: Any, expected: Any, policy: Policy) -> None:
     assert check(name, value, policy) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("src/main", "not a Rust module directory"),
+        ("src/lib", "not a Rust module directory"),
+        ("src/mod", "not a Rust module directory"),
+        ("src/type", "not a Rust module directory"),
+        ("src/a/b", "not a Rust module directory"),
+        ("internal/telemetry", "not a Rust module directory"),
+        ("src/Telemetry", "not a Rust module directory"),
+        # A well-formed module other than telemetry: the Rust templates do not rename it yet.
+        ("src/otel", "pass telemetry_dir=src/telemetry"),
+    ],
+)
+def test_rust_telemetry_dir_is_src_telemetry(value: str, words: str, policy: Policy) -> None:
+    with pytest.raises(AnswerError, match=words) as info:
+        check("telemetry_dir", value, policy, language="rust")
+    assert str(info.value).startswith("telemetry_dir: ")
+    assert check("telemetry_dir", "src/telemetry", policy, language="rust") == "src/telemetry"
+
+
+def test_telemetry_dir_defaults_per_language(questions: list[Question], policy: Policy) -> None:
+    for language, default in (("go", "internal/telemetry"), ("rust", "src/telemetry")):
+        answers = resolve_answers(
+            questions,
+            policy,
+            {"service_name": "orders", "language": language},
+            use_defaults=True,
+            ask=None,
+        )
+        assert answers["telemetry_dir"] == default
+    names = [q.name for q in questions]
+    assert names.index("telemetry_dir") > names.index("language")
+
+
+@pytest.mark.parametrize(
+    ("language", "value"),
+    [("go", "cmd/telemetry"), ("go", "internal/Otel"), ("go", "vendor/x"), ("rust", "src/otel")],
+)
+def test_plain_copier_refuses_what_scaffold_refuses(
+    templates: Path, tmp_path: Path, language: str, value: str, policy: Policy
+) -> None:
+    """The template's own validator holds for `copier copy` without this CLI."""
+    import copier
+
+    with pytest.raises(AnswerError):
+        check("telemetry_dir", value, policy, language=language)
+    data = {"service_name": "orders", "language": language, "telemetry_dir": value}
+    with pytest.raises(ValueError, match=r"telemetry_dir.*(must be|pass telemetry_dir=)"):
+        copier.run_copy(str(templates), tmp_path / "out", data=data, defaults=True, quiet=True)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_choosing_the_policy_ratio_is_not_an_override(policy: Policy) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import yaml
 from scaffold.questions import BOUNDARIES
 from scaffold.templates import find_residue
 
-from .conftest import ROOT, render
+from .conftest import ROOT, render, require_tool
+from .toolchains import go_checks
 
 # Which boundaries bring which file, per language.
 BOUNDARY_FILES = {
@@ -93,3 +95,67 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
     assert not {"policy", "policy_document", "effective_sampling_ratio"} & set(answers)
     assert answers["sampling_ratio"] == ""
+
+
+def _go_files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in root.rglob("*.go")
+    }
+
+
+def test_go_telemetry_package_renders_at_the_chosen_directory(tmp_path: Path) -> None:
+    dest = tmp_path / "svc"
+    render(
+        dest,
+        service_name="orders",
+        language="go",
+        telemetry_dir="pkg/otel",
+        boundaries=list(BOUNDARIES),
+    )
+    assert_clean(dest)
+    assert not (dest / "internal").exists()
+    files = _go_files(dest)
+    package = sorted(f for f in files if f.startswith("pkg/otel/"))
+    assert "pkg/otel/setup.go" in package and "pkg/otel/grpc_test.go" in package
+    assert set(files) == {*package, "cmd/orders/main.go"}
+    # Still package telemetry, imported under that name from its new path.
+    for name in package:
+        assert re.search(r"^package telemetry(_test)?$", files[name], re.M), name
+    importers = [n for n, code in files.items() if "github.com/acme/orders/pkg/otel" in code]
+    assert "cmd/orders/main.go" in importers and "pkg/otel/setup_test.go" in importers
+    for name in importers:
+        code = files[name]
+        assert "internal/telemetry" not in code, name
+        if name != "pkg/otel/version.go":
+            assert '\ttelemetry "github.com/acme/orders/pkg/otel"\n' in code, name
+    assert 'ScopeName = "github.com/acme/orders/pkg/otel"' in files["pkg/otel/version.go"]
+    readme = (dest / "README.md").read_text(encoding="utf-8")
+    assert "`pkg/otel` holds all of it" in readme and "./pkg/otel\n" in readme
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["telemetry_dir"] == "pkg/otel"
+
+
+def test_default_telemetry_dir_is_recorded_and_imported_plainly(tmp_path: Path) -> None:
+    for language, package in (("go", "internal/telemetry"), ("rust", "src/telemetry")):
+        dest = tmp_path / language
+        render(dest, service_name="orders", language=language)
+        answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+        assert answers["telemetry_dir"] == package
+        assert (dest / package).is_dir()
+    main = (tmp_path / "go" / "cmd" / "orders" / "main.go").read_text(encoding="utf-8")
+    assert '\t"github.com/acme/orders/internal/telemetry"\n' in main
+
+
+@pytest.mark.compile
+def test_go_service_with_a_nested_telemetry_dir_builds_vets_and_tests(tmp_path: Path) -> None:
+    require_tool("go", "gofmt")
+    dest = tmp_path / "svc"
+    render(
+        dest,
+        service_name="otel-dir",
+        language="go",
+        telemetry_dir="pkg/platform/otel",
+        boundaries=list(BOUNDARIES),
+    )
+    assert (dest / "pkg" / "platform" / "otel" / "setup.go").is_file()
+    go_checks(dest)

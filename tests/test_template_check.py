@@ -249,7 +249,7 @@ def test_a_local_git_template_is_checked_at_head(tmp_path: Path) -> None:
 def test_gofmt_difference_fails_with_the_step_named(tmp_path: Path) -> None:
     require_tool("go", "gofmt")
     template = template_copy(tmp_path)
-    version = template / "go" / "internal" / "telemetry" / "version.go.jinja"
+    version = template / "go" / "{{ telemetry_dir }}" / "version.go.jinja"
     text = version.read_text(encoding="utf-8")
     version.write_text(text.replace('const Version = "0.1.0"', 'const Version="0.1.0"'), "utf-8")
     report = TemplateCheck(src=str(template), languages=["go"]).run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def run(
         cwd=cwd,
         env=full_env,
         capture_output=True,
+        stdin=subprocess.DEVNULL,
         text=True,
         timeout=timeout,
         check=False,
@@ -107,3 +109,10 @@ def render(
     return NewService(
         dest=dest, data=data, template=template, use_defaults=True, git_init=git_init
     ).run()
+
+
+def copier_update_as_renovate(path: Path, to: str) -> str:
+    """Plain `copier update` of a service, exactly as Renovate's copier manager runs it."""
+    copier = Path(sys.executable).parent / "copier"
+    args = ["update", "--skip-answered", "--defaults", "--answers-file", ".copier-answers.yml"]
+    return run([str(copier), *args, "--vcs-ref", to, "--quiet"], path)

@@ -35,7 +35,7 @@ from scaffold.render import NewService
 from scaffold.source import bundled_templates, open_source
 from scaffold.update import ANSWERS_FILE, UpdateService, check
 
-from .conftest import render, run
+from .conftest import copier_update_as_renovate, render, run
 
 RATIO_LINE = "\tdefaultSamplingRatio = "
 DOC_NOTE = "// Shutdown flushes telemetry within the policy's deadline (template v0.2.0).\n"
@@ -260,19 +260,7 @@ def test_a_bundled_service_takes_the_next_tool_versions_templates_offline(
     by_hand = tmp_path / "by-hand"
     _git(tmp_path, "clone", "-q", str(svc), str(by_hand))
     _git(by_hand, "checkout", "-q", before_update)
-    run(
-        [
-            str(Path(sys.executable).parent / "copier"),
-            "update",
-            "--skip-answered",
-            "--defaults",
-            "--answers-file",
-            ANSWERS_FILE,
-            "--vcs-ref",
-            "v0.2.0",
-        ],
-        by_hand,
-    )
+    copier_update_as_renovate(by_hand, "v0.2.0")
     assert _files(by_hand) == _files(svc)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,8 @@ from scaffold.render import NewService
 from scaffold.source import open_source
 from scaffold.template_repo import init_template_repo
 from scaffold.update import ANSWERS_FILE, UpdateService, check
+
+from .conftest import copier_update_as_renovate
 
 TEAM = "payments-core"  # a team of its own, not the policy's `default_team`
 SETUP_GO = "internal/telemetry/setup.go"
@@ -117,27 +118,6 @@ def _service(template: Path, dest: Path, **data: str) -> Path:
         git_init=True,
     ).run()
     return dest
-
-
-def _copier_update(path: Path, to: str) -> None:
-    """Exactly what Renovate's copier manager runs."""
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "copier"),
-            "update",
-            "--skip-answered",
-            "--defaults",
-            "--answers-file",
-            ANSWERS_FILE,
-            "--vcs-ref",
-            to,
-            "--quiet",
-        ],
-        cwd=path,
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
 
 
 # -- the releases ---------------------------------------------------------------------------
@@ -234,7 +214,7 @@ def test_renamed_answer_carries_the_old_value_across(renamed: World, tmp_path: P
     plain = shutil.copytree(svc, tmp_path / "plain", symlinks=True)
 
     result = UpdateService(svc, to="v2.0.0").run()
-    _copier_update(plain, "v2.0.0")
+    copier_update_as_renovate(plain, "v2.0.0")
 
     assert (result.from_version, result.to_version) == ("v1.0.0", "v2.0.0")
     assert result.conflicts == result.rejects == result.removed == ()
@@ -379,7 +359,7 @@ def test_moved_file_with_a_local_edit_is_kept_and_reported(moved: World, tmp_pat
     result = UpdateService(svc, pretend=True).run()
     assert _git(svc, "status", "--porcelain") == "" and _git(svc, "rev-parse", "HEAD") == head
     run = CliRunner().invoke(cli, ["update", str(svc)])
-    _copier_update(plain, "v2.0.0")
+    copier_update_as_renovate(plain, "v2.0.0")
 
     # Plain copier: the edited file is gone, no conflict, no .rej; the edit is only in history.
     assert not (plain / OLD_FILE).exists()

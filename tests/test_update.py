@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from scaffold.source import bundled_templates
 from scaffold.template_repo import init_template_repo
 from scaffold.update import ANSWERS_FILE, UpdateResult, UpdateService, check
 
-from .conftest import render
+from .conftest import copier_update_as_renovate, render
 
 V2_RATIO = "0.25"
 SETUP_GO = "internal/telemetry/setup.go"
@@ -281,24 +280,7 @@ def test_plain_copier_update_gives_the_same_tree(world: World, tmp_path: Path) -
     theirs = shutil.copytree(edited, tmp_path / "theirs", symlinks=True)
 
     UpdateService(ours, to="v2.0.0").run()
-    copier_cli = Path(sys.executable).parent / "copier"
-    subprocess.run(
-        [
-            str(copier_cli),
-            "update",
-            "--skip-answered",
-            "--defaults",
-            "--answers-file",
-            ANSWERS_FILE,
-            "--vcs-ref",
-            "v2.0.0",
-            "--quiet",
-        ],
-        cwd=theirs,
-        check=True,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
+    copier_update_as_renovate(theirs, "v2.0.0")
 
     assert _tree(ours) == _tree(theirs)
     assert _unmerged(ours) == _unmerged(theirs) == {SETUP_GO}

@@ -99,7 +99,7 @@ def release(template: Path) -> None:
         "go/{{ telemetry_dir }}/doc.go.jinja": [
             ("// attributed alike in every service", "// attributed the same way in every service")
         ],
-        "rust/src/telemetry/mod.rs.jinja": [
+        "rust/{{ telemetry_dir }}/mod.rs.jinja": [
             (
                 "//! organisation's instrumentation policy asks.",
                 "//! instrumentation policy of the org asks.",

@@ -362,9 +362,22 @@ def _telemetry_files(scratch: Path, package_dir: str) -> list[str]:
 
 
 def _refuse_foreign_package(path: Path, package_dir: str, language: Language) -> None:
-    """Refuse a Go package directory that already holds Go files: two packages cannot share it."""
+    """Refuse a package directory the project already uses for code of its own.
+
+    Go: a directory holding Go files (two packages cannot share it). Rust: `src/NAME.rs` next
+    to `src/NAME/`, which rustc refuses as two files for one module.
+    """
     target = path / package_dir
-    if language != "go" or not target.is_dir():
+    if language == "rust":
+        single = target.with_name(target.name + ".rs")
+        if single.exists() or single.is_symlink():
+            rel = f"{package_dir}.rs"
+            raise DestinationError(
+                f"{rel} already exists: the crate has a module {target.name} of its own",
+                hint="pass --package-dir with another module directory, like src/otel",
+            )
+        return
+    if not target.is_dir():
         return
     own = sorted(p.name for p in target.glob("*.go") if p.is_file())
     if own:

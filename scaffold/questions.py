@@ -137,8 +137,43 @@ _TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
 _GO_PACKAGE_DIR = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
 _RUST_MODULE_DIR = re.compile(r"^src/([a-z][a-z0-9_]*)$")
-# The only Rust module directory the templates render so far (the module is named after it).
+# The default Rust module directory; the module is named after the last element.
 RUST_TELEMETRY_DIR = "src/telemetry"
+# Longest Rust module name: a longer one pushes the generated `use` lines past rustfmt's width.
+MAX_RUST_MODULE = 10
+# Names the Rust module cannot take: the crate's own files and directories under src/
+# (main.rs, lib.rs, app.rs, bin/), and the crates the generated code uses by name, which a
+# module of the same name would shadow where it is imported.
+RUST_TAKEN_MODULES = frozenset(
+    [
+        "main",
+        "lib",
+        "app",
+        "bin",
+        "std",
+        "core",
+        "alloc",
+        "proc_macro",
+        "axum",
+        "criterion",
+        "http",
+        "opentelemetry",
+        "opentelemetry_http",
+        "opentelemetry_otlp",
+        "opentelemetry_sdk",
+        "pin_project_lite",
+        "reqwest",
+        "serde_json",
+        "tokio",
+        "tonic",
+        "tonic_health",
+        "tower",
+        "tower_http",
+        "tracing",
+        "tracing_opentelemetry",
+        "tracing_subscriber",
+    ]
+)
 MAX_PACKAGE_DIR = 100
 _RATIO = re.compile(r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})$")
 _WINDOWS_RESERVED = frozenset(
@@ -386,17 +421,20 @@ def _telemetry_dir(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) 
     if answers.get("language") == "rust":
         found = _RUST_MODULE_DIR.match(value)
         module = found.group(1) if found else ""
-        if not found or module in ("main", "lib") or module in RUST_KEYWORDS:
+        if not found or module in RUST_KEYWORDS or len(module) > MAX_RUST_MODULE:
             raise AnswerError(
                 name,
                 f"{value[:40]!r} is not a Rust module directory; use src/NAME with NAME a "
-                f"lowercase identifier other than main, lib or a keyword, like {RUST_TELEMETRY_DIR}",
+                f"lowercase identifier of at most {MAX_RUST_MODULE} characters and not a "
+                f"keyword, like {RUST_TELEMETRY_DIR} or src/otel",
             )
-        if value != RUST_TELEMETRY_DIR:
+        crate = str(answers.get("service_name") or "").replace("-", "_")
+        if module in RUST_TAKEN_MODULES or module == crate:
+            what = "the crate's own name" if module == crate else "a file or crate the service uses"
             raise AnswerError(
                 name,
-                f"the Rust templates keep the telemetry module at {RUST_TELEMETRY_DIR}; "
-                f"pass {name}={RUST_TELEMETRY_DIR} (or leave it out)",
+                f"{value!r} is taken: {module} is {what}; pick another name, like "
+                f"{RUST_TELEMETRY_DIR} or src/otel",
             )
         return value
     parts = value.split("/")

@@ -475,12 +475,58 @@ def test_a_package_dir_holding_other_go_files_is_refused(tmp_path: Path) -> None
     assert _tree(project) == before
 
 
-def test_rust_package_dir_other_than_src_telemetry_is_refused(tmp_path: Path) -> None:
+def test_rust_package_dir_names_the_module(tmp_path: Path) -> None:
     project = _rust_project(tmp_path / "p")
-    result = CliRunner().invoke(cli, ["adopt", str(project), "--package-dir", "src/otel"])
+    result = CliRunner().invoke(
+        cli, ["adopt", str(project), "--package-dir", "src/otel", "--data", "boundaries=[]"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "  added     src/otel/mod.rs" in result.output
+    assert "src/telemetry" not in result.output
+    assert not (project / "src" / "telemetry").exists()
+    changed = _status(project)
+    assert "src/otel/init.rs" in changed and ANSWERS_FILE in changed
+    assert all(
+        p.startswith("src/otel/") or p in (ANSWERS_FILE, "Cargo.toml", "Cargo.lock")
+        for p in changed
+    ), changed
+    code = (project / "src" / "otel" / "config.rs").read_text()
+    assert "/// use adopt_shop::otel::Config;" in code
+    assert "pub mod otel;  // in src/lib.rs" in result.output
+    assert "use adopt_shop::otel;  // in src/main.rs" in result.output
+    assert "let _telemetry = otel::init(otel::Config::default())?;" in result.output
+    answers = yaml.safe_load((project / ANSWERS_FILE).read_text())
+    assert answers["telemetry_dir"] == "src/otel"
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ("src/Otel", "not a Rust module directory"),
+        ("src/otel/inner", "not a Rust module directory"),
+        ("internal/otel", "not a Rust module directory"),
+        ("src/tracing", "is taken"),
+        ("src/adopt_shop", "is taken"),
+    ],
+)
+def test_rust_bad_package_dir_is_refused_before_writing(
+    tmp_path: Path, value: str, words: str
+) -> None:
+    project = _rust_project(tmp_path / "p")
+    result = CliRunner().invoke(cli, ["adopt", str(project), "--package-dir", value])
     assert result.exit_code != 0
-    assert "telemetry_dir=src/telemetry" in result.output
+    assert words in result.output, result.output
     assert _status(project) == set()
+
+
+def test_rust_package_dir_beside_a_module_file_of_that_name_is_refused(tmp_path: Path) -> None:
+    project = _rust_project(tmp_path / "p")
+    (project / "src" / "otel.rs").write_text("//! The shop's own otel helpers.\n")
+    _commit(project)
+    before = _tree(project)
+    with pytest.raises(DestinationError, match=r"src/otel\.rs already exists"):
+        Adopt(project, data={"telemetry_dir": "src/otel"}).run()
+    assert _tree(project) == before
 
 
 def test_rust_manifest_edit_keeps_the_crate_and_adds_what_is_missing(tmp_path: Path) -> None:

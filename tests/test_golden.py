@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from .conftest import render
 
@@ -45,11 +46,18 @@ class Snapshot:
     def files(self, root: Path) -> dict[str, str]:
         """The kept files of a render, by path relative to `root`."""
         verbatim = TEMPLATES / str(self.answers["language"])
+        # The telemetry package's template directory is named by the telemetry_dir answer.
+        package = yaml.safe_load((root / ".copier-answers.yml").read_text(encoding="utf-8"))[
+            "telemetry_dir"
+        ]
         kept: dict[str, str] = {}
         for pattern in self.include:
             for path in sorted(root.glob(pattern)):
                 rel = path.relative_to(root)
-                if (verbatim / rel).is_file():
+                source = rel.as_posix()
+                if source.startswith(f"{package}/"):
+                    source = "{{ telemetry_dir }}" + source.removeprefix(package)
+                if (verbatim / source).is_file():
                     continue
                 if path.is_file() and not any(rel.match(x) for x in self.exclude):
                     kept[rel.as_posix()] = path.read_text(encoding="utf-8")

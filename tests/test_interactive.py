@@ -49,9 +49,9 @@ def test_interactive_new_asks_validates_and_renders(tmp_path: Path) -> None:
     child.send("\x15")  # clear the line (ctrl-u) and type a good name
     child.send("orders" + ENTER)
     answer(child, "Language of the service", DOWN + ENTER)  # Rust
-    answer(child, "Directory of the telemetry package", "\x15" + "src/otel" + ENTER)
-    child.expect("pass telemetry_dir=src/telemetry")  # Rust keeps the module at src/telemetry
-    child.send("\x15" + "src/telemetry" + ENTER)
+    answer(child, "Directory of the telemetry package", "\x15" + "src/app" + ENTER)
+    child.expect("is taken")  # src/app.rs is the crate's routes
+    child.send("\x15" + "src/otel" + ENTER)
     answer(child, "One-line description", ENTER)
     answer(child, "Owning team", "\x15" + "billing" + ENTER)
     answer(child, "Owner contact", ENTER)
@@ -67,7 +67,8 @@ def test_interactive_new_asks_validates_and_renders(tmp_path: Path) -> None:
         (tmp_path / "svc" / ".copier-answers.yml").read_text(encoding="utf-8")
     )
     assert recorded["language"] == "rust"
-    assert recorded["telemetry_dir"] == "src/telemetry"
+    assert recorded["telemetry_dir"] == "src/otel"
+    assert (tmp_path / "svc" / "src" / "otel" / "mod.rs").is_file()
     assert recorded["team"] == "billing"
     assert recorded["environment"] == "prod"
     assert recorded["boundaries"] == ["http_client", "grpc_server"]

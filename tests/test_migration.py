@@ -37,8 +37,9 @@ SETUP_GO = "internal/telemetry/setup.go"
 LOG_GO = "internal/telemetry/log.go"
 OLD_FILE = "internal/telemetry/killswitch.go"
 NEW_FILE = "internal/telemetry/switch.go"
-# Where the Go telemetry package lives in the template set (a directory named by an answer).
+# Where the telemetry packages live in the template set (directories named by an answer).
 GO_PACKAGE = "go/{{ telemetry_dir }}"
+RUST_PACKAGE = "rust/{{ telemetry_dir }}"
 # v2 of the move also rewords one comment of the moved file.
 MOVED_COMMENT = (
     "\t// switchedOff is the runtime kill switch. Its zero value, false, means telemetry is on.\n",
@@ -138,8 +139,8 @@ def _release_rename(template: Path) -> None:
         f"{GO_PACKAGE}/setup.go.jinja": "{{ team }}",
         f"{GO_PACKAGE}/setup_test.go.jinja": "{{ team }}",
         "rust/README.md.jinja": "{{ team }}",
-        "rust/src/telemetry/config.rs.jinja": "{{ team }}",
-        "rust/src/telemetry/defaults.rs.jinja": "&str', team)",
+        f"{RUST_PACKAGE}/config.rs.jinja": "{{ team }}",
+        f"{RUST_PACKAGE}/defaults.rs.jinja": "&str', team)",
     }
     for name, use in uses.items():
         _replace(template / name, use, use.replace("team", "owning_team"))

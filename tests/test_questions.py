@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -141,22 +142,38 @@ def test_good_answers_are_normalised(name: str, value: Any, expected: Any, polic
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        ("src/main", "not a Rust module directory"),
-        ("src/lib", "not a Rust module directory"),
         ("src/mod", "not a Rust module directory"),
         ("src/type", "not a Rust module directory"),
         ("src/a/b", "not a Rust module directory"),
         ("internal/telemetry", "not a Rust module directory"),
         ("src/Telemetry", "not a Rust module directory"),
-        # A well-formed module other than telemetry: the Rust templates do not rename it yet.
-        ("src/otel", "pass telemetry_dir=src/telemetry"),
+        ("src/otel-rs", "not a Rust module directory"),
+        ("src/_otel", "not a Rust module directory"),
+        ("src/", "not a Rust module directory"),
+        ("src/" + "o" * 11, "at most 10 characters"),
+        # The crate's own files and directories under src/.
+        ("src/main", "'src/main' is taken"),
+        ("src/lib", "'src/lib' is taken"),
+        ("src/app", "'src/app' is taken"),
+        ("src/bin", "'src/bin' is taken"),
+        # Crates the generated code uses by name, and the crate itself.
+        ("src/tracing", "a file or crate the service uses"),
+        ("src/tokio", "a file or crate the service uses"),
+        ("src/std", "a file or crate the service uses"),
+        ("src/orders", "the crate's own name"),
     ],
 )
-def test_rust_telemetry_dir_is_src_telemetry(value: str, words: str, policy: Policy) -> None:
-    with pytest.raises(AnswerError, match=words) as info:
-        check("telemetry_dir", value, policy, language="rust")
+def test_rust_telemetry_dir_must_be_a_free_module_under_src(
+    value: str, words: str, policy: Policy
+) -> None:
+    with pytest.raises(AnswerError, match=re.escape(words)) as info:
+        check("telemetry_dir", value, policy, language="rust", service_name="orders")
     assert str(info.value).startswith("telemetry_dir: ")
-    assert check("telemetry_dir", "src/telemetry", policy, language="rust") == "src/telemetry"
+
+
+@pytest.mark.parametrize("value", ["src/telemetry", "src/otel", "src/o", "src/obs_v2", "src/a1"])
+def test_rust_telemetry_dir_takes_any_free_module_under_src(value: str, policy: Policy) -> None:
+    assert check("telemetry_dir", value, policy, language="rust", service_name="orders") == value
 
 
 def test_telemetry_dir_defaults_per_language(questions: list[Question], policy: Policy) -> None:
@@ -175,7 +192,17 @@ def test_telemetry_dir_defaults_per_language(questions: list[Question], policy: 
 
 @pytest.mark.parametrize(
     ("language", "value"),
-    [("go", "cmd/telemetry"), ("go", "internal/Otel"), ("go", "vendor/x"), ("rust", "src/otel")],
+    [
+        ("go", "cmd/telemetry"),
+        ("go", "internal/Otel"),
+        ("go", "vendor/x"),
+        ("rust", "src/app"),
+        ("rust", "src/tracing"),
+        ("rust", "src/orders"),
+        ("rust", "src/" + "o" * 11),
+        ("rust", "src/a/b"),
+        ("rust", "src/type"),
+    ],
 )
 def test_plain_copier_refuses_what_scaffold_refuses(
     templates: Path, tmp_path: Path, language: str, value: str, policy: Policy
@@ -184,11 +211,23 @@ def test_plain_copier_refuses_what_scaffold_refuses(
     import copier
 
     with pytest.raises(AnswerError):
-        check("telemetry_dir", value, policy, language=language)
+        check("telemetry_dir", value, policy, language=language, service_name="orders")
     data = {"service_name": "orders", "language": language, "telemetry_dir": value}
-    with pytest.raises(ValueError, match=r"telemetry_dir.*(must be|pass telemetry_dir=)"):
+    with pytest.raises(ValueError, match=r"telemetry_dir.*must be"):
         copier.run_copy(str(templates), tmp_path / "out", data=data, defaults=True, quiet=True)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("value", ["src/otel", "src/o", "src/abcdefgh_1"])
+def test_plain_copier_takes_what_scaffold_takes(
+    templates: Path, tmp_path: Path, value: str, policy: Policy
+) -> None:
+    import copier
+
+    assert check("telemetry_dir", value, policy, language="rust", service_name="orders") == value
+    data = {"service_name": "orders", "language": "rust", "telemetry_dir": value}
+    copier.run_copy(str(templates), tmp_path / "out", data=data, defaults=True, quiet=True)
+    assert (tmp_path / "out" / value / "mod.rs").is_file()
 
 
 def test_choosing_the_policy_ratio_is_not_an_override(policy: Policy) -> None:

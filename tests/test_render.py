@@ -13,8 +13,8 @@ import yaml
 from scaffold.questions import BOUNDARIES
 from scaffold.templates import find_residue
 
-from .conftest import ROOT, render, require_tool
-from .toolchains import go_checks
+from .conftest import ROOT, render, require_tool, run
+from .toolchains import CARGO_ENV, go_checks, rust_checks
 
 # Which boundaries bring which file, per language.
 BOUNDARY_FILES = {
@@ -159,3 +159,66 @@ def test_go_service_with_a_nested_telemetry_dir_builds_vets_and_tests(tmp_path: 
     )
     assert (dest / "pkg" / "platform" / "otel" / "setup.go").is_file()
     go_checks(dest)
+
+
+def _rust_files(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): p.read_text(encoding="utf-8")
+        for p in root.rglob("*")
+        if p.suffix in (".rs", ".md") and p.is_file()
+    }
+
+
+@pytest.mark.parametrize("module", ["otel", "aotel"])
+def test_rust_telemetry_module_renders_at_the_chosen_directory(tmp_path: Path, module: str) -> None:
+    """`src/NAME` is the module NAME: every path to it in code, tests, benches and docs says so."""
+    dest = tmp_path / "svc"
+    render(
+        dest,
+        service_name="orders",
+        language="rust",
+        telemetry_dir=f"src/{module}",
+        boundaries=list(BOUNDARIES),
+    )
+    assert_clean(dest)
+    assert not (dest / "src" / "telemetry").exists()
+    assert (dest / "src" / module / "mod.rs").is_file()
+    files = _rust_files(dest)
+    for name, code in files.items():
+        assert not re.search(r"(?<![\w.])telemetry::|mod telemetry\b", code), name
+    for name in ("src/app.rs", "src/lib.rs", "src/main.rs", "tests/sdk_disabled.rs"):
+        assert f"{module}::" in files[name] or f"mod {module};" in files[name], name
+    assert f"use orders::{module}::{{self, Config" in files["src/main.rs"]
+    assert f"`src/{module}`](src/{module}/mod.rs)" in files["README.md"]
+    # rustfmt orders the crate's own modules and imports: `aotel` comes before `app`.
+    mods = re.findall(r"^pub mod (\w+);$", files["src/lib.rs"], re.M)
+    assert mods == sorted(["app", module])
+    uses = re.findall(r"^use orders::(\w+)", files["src/main.rs"], re.M)
+    assert uses == sorted(uses) and set(uses) == {"app", module}
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert answers["telemetry_dir"] == f"src/{module}"
+    assert "telemetry_module" not in answers
+
+
+@pytest.mark.compile
+def test_rust_service_with_a_renamed_telemetry_module_is_clean_and_passes_its_tests(
+    tmp_path: Path,
+) -> None:
+    require_tool("cargo", "rustfmt", "cargo-clippy")
+    dest = tmp_path / "svc"
+    render(
+        dest,
+        service_name="otel-module",
+        language="rust",
+        telemetry_dir="src/otel",
+        boundaries=list(BOUNDARIES),
+    )
+    assert (dest / "src" / "otel" / "init.rs").is_file()
+    # The doc examples import the module by its name too; `cargo test` runs them.
+    config = (dest / "src" / "otel" / "config.rs").read_text(encoding="utf-8")
+    assert "/// use otel_module::otel::Config;" in config
+    rust_checks(dest)
+    # A module sorting before `app` renders in rustfmt's order too.
+    first = tmp_path / "first"
+    render(first, service_name="otel-first", language="rust", telemetry_dir="src/aotel")
+    run(["cargo", "fmt", "--check"], first, CARGO_ENV)

@@ -38,8 +38,7 @@ from typing import Any, Literal
 
 import yaml
 
-from scaffold.bundled import bundled_repo, is_bundled_source
-from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError
+from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
 from scaffold.source import latest_version, open_source
 from scaffold.update import (
     ANSWERS_FILE,
@@ -48,6 +47,7 @@ from scaffold.update import (
     _releases,
     _same_version,
     _version,
+    template_refs,
 )
 
 __all__ = [
@@ -678,7 +678,7 @@ def _run_verify(
 @functools.lru_cache(maxsize=32)
 def _verify_command(src: str, target: str, language: str) -> str:
     """The policy's verify command for a language, at the target version of the template."""
-    with open_source(_git_url(_expand(src)), target) as source:
+    with open_source(_git_url(src), target) as source:
         verify = source.policy().raw.get("verify") or {}
     command = verify.get(language) if isinstance(verify, dict) else None
     return str(command) if command else ""
@@ -888,21 +888,13 @@ def _sync(repo: str, workdir: Path) -> _Clone:
 
 @functools.lru_cache(maxsize=64)
 def _template_tags(src: str) -> tuple[str, ...]:
-    """The tags of a template source, read with `git ls-remote`."""
+    """The tags of a template source (cached for one run: see `_forget_templates`)."""
     if not src:
         raise _Stop("error", f"{ANSWERS_FILE} has no _src_path")
-    if is_bundled_source(src):
-        bundled_repo()  # the installed tool's versions, for services on the bundled templates
-    url = _git_url(_expand(src))
     try:
-        listing = _git(Path("/"), "ls-remote", "--tags", url)
-    except _GitFailed as exc:
-        raise _Stop("error", f"cannot reach template {src}: {exc.reason}") from None
-    tags = [
-        line.partition("\t")[2].removeprefix("refs/tags/").removesuffix("^{}")
-        for line in listing.splitlines()
-    ]
-    return tuple(dict.fromkeys(tag for tag in tags if tag))
+        return template_refs(src).tags
+    except TemplateError as exc:
+        raise _Stop("error", exc.message) from None
 
 
 def _forget_templates() -> None:
@@ -937,11 +929,6 @@ def _has_identity(path: Path) -> bool:
     return bool(_git(path, "config", "user.email", check=False).strip()) and bool(
         _git(path, "config", "user.name", check=False).strip()
     )
-
-
-def _expand(src: str) -> str:
-    """A template location as git takes it: a leading `~` expanded, as copier expands it."""
-    return str(Path(src).expanduser()) if src.startswith("~") else src
 
 
 def _str(value: Any) -> str | None:

@@ -60,9 +60,11 @@ __all__ = [
     "ANSWERS_FILE",
     "CheckResult",
     "FileChange",
+    "TemplateRefs",
     "UpdateResult",
     "UpdateService",
     "check",
+    "template_refs",
 ]
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -263,7 +265,9 @@ def check(path: Path | str = ".") -> CheckResult:
 
 
 @dataclass(frozen=True)
-class _Refs:
+class TemplateRefs:
+    """What a template source offers: its tags (versions among them) and every ref name."""
+
     tags: tuple[str, ...]
     names: frozenset[str]
 
@@ -338,32 +342,44 @@ class _Service:
         if files:
             raise DirtyRepoError(self.path, files)
 
-    def template_refs(self) -> _Refs:
-        """The template source's tags and branch names, read with `git ls-remote`.
-
-        A service made from the bundled templates names the cache repository: it is brought up
-        to date with the installed otel-scaffold first, so after an upgrade of the tool its
-        version is there, with no network.
-        """
-        if is_bundled_source(self.src):
-            bundled_repo()
+    def template_refs(self) -> TemplateRefs:
+        """The tags and branch names of the service's template source."""
         try:
-            listing = _git(self.top, "ls-remote", _git_url(self.src))
-        except git.GitCommandError as exc:
+            return template_refs(self.src, cwd=self.top)
+        except TemplateError as exc:
             raise TemplateError(
-                f"cannot reach template {self.src!r} recorded in {self.path / ANSWERS_FILE}: "
-                f"{git_reason(exc)}",
-                hint="if it moved, set _src_path in the answers file to its new location",
+                f"{exc.message} (recorded in {self.path / ANSWERS_FILE})", hint=exc.hint
             ) from None
-        tags: list[str] = []
-        names: set[str] = set()
-        for line in listing.splitlines():
-            _, _, ref = line.partition("\t")
-            ref = ref.removesuffix("^{}")
-            if ref.startswith("refs/tags/"):
-                tags.append(ref.removeprefix("refs/tags/"))
-            names.add(ref.removeprefix("refs/tags/").removeprefix("refs/heads/"))
-        return _Refs(tags=tuple(dict.fromkeys(tags)), names=frozenset(names))
+
+
+def template_refs(src: str, cwd: Path | None = None) -> TemplateRefs:
+    """A template source's tags and branch names, read with `git ls-remote`.
+
+    A source that is the bundled templates' cache repository is brought up to date with the
+    installed otel-scaffold first, so after an upgrade of the tool its version is there, with no
+    network. A relative local path is read from `cwd`.
+
+    Raises:
+        TemplateError: the source cannot be reached.
+    """
+    if is_bundled_source(src):
+        bundled_repo()
+    try:
+        listing = _git(cwd or Path.cwd(), "ls-remote", _git_url(src))
+    except git.GitCommandError as exc:
+        raise TemplateError(
+            f"cannot reach template {src!r}: {git_reason(exc)}",
+            hint="if it moved, set _src_path in the answers file to its new location",
+        ) from None
+    tags: list[str] = []
+    names: set[str] = set()
+    for line in listing.splitlines():
+        _, _, ref = line.partition("\t")
+        ref = ref.removesuffix("^{}")
+        if ref.startswith("refs/tags/"):
+            tags.append(ref.removeprefix("refs/tags/"))
+        names.add(ref.removeprefix("refs/tags/").removeprefix("refs/heads/"))
+    return TemplateRefs(tags=tuple(dict.fromkeys(tags)), names=frozenset(names))
 
 
 def _read_answers(path: Path) -> dict[str, Any]:
@@ -420,7 +436,7 @@ def _no_tags(service: _Service) -> NotVersionedError:
     )
 
 
-def _target(service: _Service, refs: _Refs, to: str | None) -> str:
+def _target(service: _Service, refs: TemplateRefs, to: str | None) -> str:
     """The ref to update to: checked against the source, and never older than the current."""
     latest = latest_version(refs.tags)
     if latest is None:

@@ -49,6 +49,18 @@ _MODULE_PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+(/[A-Za-z0-9._~-
 _OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
 _ABS_PATH = re.compile(r"^/[A-Za-z0-9/_.-]*$")
 _TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+_LOG_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
+_LOOPBACK_ADDRESS = re.compile(r"^(127\.0\.0\.1|localhost|\[::1\]):[0-9]{1,5}$")
+# The fields of a JSON log record, with an example key each.
+_LOG_KEYS = {
+    "time_key": "time",
+    "level_key": "level",
+    "message_key": "msg",
+    "service_name_key": "service.name",
+    "trace_id_key": "trace_id",
+    "span_id_key": "span_id",
+    "trace_flags_key": "trace_flags",
+}
 # Text that lands in a generated string literal or `//` comment.
 _UNSAFE_TEXT = re.compile(r"[\"\\`\x00-\x1f\x7f]")
 
@@ -174,6 +186,8 @@ class _Checker:
         self._http()
         self._logs()
         self._runtime()
+        self._database()
+        self._spans()
         self._collector()
         self._verify()
         yield from self.problems
@@ -460,6 +474,11 @@ class _Checker:
             low, high = _MISSING, _MISSING
         bounds = (0.0, 1.0) if _MISSING in (low, high) else (low, high)
         self._ratio("sampling.ratio", *bounds)
+        self._int("sampling.max_root_traces_per_second", 0, 1_000_000)
+        if self._section("sampling.remote") is not None:
+            self._value("sampling.remote.enabled", bool, "true or false")
+            self._text("sampling.remote.endpoint", _ENDPOINT, "an http:// or https:// URL")
+            self._int("sampling.remote.poll_interval_ms", 100, 86_400_000)
         per_env = self._get("sampling.environments")
         if per_env is _MISSING:
             return
@@ -492,7 +511,7 @@ class _Checker:
         if endpoints is not None:
             for proto in PROTOCOLS:
                 self._text(f"exporter.endpoints.{proto}", _ENDPOINT, "an http:// or https:// URL")
-        self._int("exporter.timeout_ms", 100, 60_000)
+        timeout = self._int("exporter.timeout_ms", 100, 60_000)
         if self._section("exporter.retry") is not None:
             self._value("exporter.retry.enabled", bool, "true or false")
             initial = self._int("exporter.retry.initial_interval_ms", 1, 60_000)
@@ -507,6 +526,13 @@ class _Checker:
             if _MISSING not in (maximum, elapsed) and maximum > elapsed:
                 self._add(
                     "exporter.retry.max_interval_ms", "is greater than max_elapsed_ms", "lower it"
+                )
+            if _MISSING not in (timeout, elapsed) and elapsed > timeout:
+                self._add(
+                    "exporter.retry.max_elapsed_ms",
+                    f"{elapsed} is greater than exporter.timeout_ms {timeout}: both SDKs stop"
+                    " retrying an export when its timeout ends, so the budget is unreachable",
+                    "lower it to at most exporter.timeout_ms, or raise the timeout",
                 )
         if self._section("exporter.batch") is not None:
             queue = self._int("exporter.batch.max_queue_size", 1, 1_000_000)
@@ -543,14 +569,40 @@ class _Checker:
     def _logs(self) -> None:
         if self._section("logs") is None:
             return
-        self._text("logs.trace_id_key", _IDENT, "a lowercase key such as `trace_id`")
-        self._text("logs.span_id_key", _IDENT, "a lowercase key such as `span_id`")
+        keys: dict[str, str] = {}
+        for field, example in _LOG_KEYS.items():
+            value = self._text(f"logs.{field}", _LOG_KEY, f"a lowercase key such as `{example}`")
+            if value is _MISSING:
+                continue
+            if value in keys:
+                self._add(
+                    f"logs.{field}",
+                    f"{value!r} is also logs.{keys[value]}",
+                    "give every field of a log record its own key",
+                )
+            keys[value] = field
 
     def _runtime(self) -> None:
         if self._section("runtime") is None:
             return
         self._int("runtime.shutdown_timeout_ms", 100, 120_000)
         self._text("runtime.admin_path", _ROUTE, "a path such as /admin/telemetry")
+        self._text(
+            "runtime.admin_address",
+            _LOOPBACK_ADDRESS,
+            "a loopback host:port such as 127.0.0.1:8081 (TELEMETRY_ADMIN_ADDR opens it wider)",
+        )
+        self._int("runtime.flags_poll_interval_ms", 100, 3_600_000)
+
+    def _database(self) -> None:
+        if self._section("database") is None:
+            return
+        self._value("database.record_query_text", bool, "true or false")
+
+    def _spans(self) -> None:
+        if self._section("spans") is None:
+            return
+        self._value("spans.extra_attributes", bool, "true or false")
 
     def _collector(self) -> None:
         if self._section("collector") is None:
@@ -600,7 +652,10 @@ _SECTIONS: dict[str, Mapping[str, Any]] = {
     "service": dict.fromkeys(("name_pattern", "max_length")),
     "span_naming": dict.fromkeys(("http_server",)),
     "resource": dict.fromkeys(("required",)),
-    "sampling": dict.fromkeys(("ratio", "min_ratio", "max_ratio", "environments")),
+    "sampling": dict.fromkeys(
+        ("ratio", "min_ratio", "max_ratio", "environments", "max_root_traces_per_second", "remote")
+    ),
+    "sampling.remote": dict.fromkeys(("enabled", "endpoint", "poll_interval_ms")),
     "exporter": dict.fromkeys(("protocol", "endpoints", "timeout_ms", "retry", "batch")),
     "exporter.endpoints": dict.fromkeys(PROTOCOLS),
     "exporter.retry": dict.fromkeys(
@@ -612,8 +667,12 @@ _SECTIONS: dict[str, Mapping[str, Any]] = {
     "http": dict.fromkeys(
         ("untraced_routes", "captured_request_headers", "redacted_headers", "redacted_query_params")
     ),
-    "logs": dict.fromkeys(("trace_id_key", "span_id_key")),
-    "runtime": dict.fromkeys(("shutdown_timeout_ms", "admin_path")),
+    "logs": dict.fromkeys(_LOG_KEYS),
+    "runtime": dict.fromkeys(
+        ("shutdown_timeout_ms", "admin_path", "admin_address", "flags_poll_interval_ms")
+    ),
+    "database": dict.fromkeys(("record_query_text",)),
+    "spans": dict.fromkeys(("extra_attributes",)),
     "verify": dict.fromkeys(("go", "rust")),
     "collector": dict.fromkeys(
         (
@@ -645,6 +704,8 @@ _TOP_LEVEL: Mapping[str, Any] = dict.fromkeys(
         "http",
         "logs",
         "runtime",
+        "database",
+        "spans",
         "collector",
         "verify",
     )

@@ -500,7 +500,7 @@ def test_fleet_status_reports_versions_and_problems(tmp_path: Path) -> None:
     # A new release shows on the next call, in the same process.
     policy = template / "policy.yml"
     policy.write_text(
-        policy.read_text(encoding="utf-8").replace("    staging: 0.5\n", "    staging: 0.4\n"),
+        policy.read_text(encoding="utf-8").replace("    staging: 1.0\n", "    staging: 0.4\n"),
         encoding="utf-8",
     )
     git(template, "commit", "-q", "-am", "Sample 40% in staging")

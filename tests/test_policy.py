@@ -28,7 +28,8 @@ def test_bundled_policy_is_valid(templates: Path) -> None:
     policy = load_policy(templates / "policy.yml")
     assert policy.org_name == "acme"
     assert policy.environments == ["dev", "staging", "prod"]
-    assert policy.sampling_ratio("prod") == 0.1
+    assert policy.sampling_ratio("prod") == 1.0
+    assert policy.sampling_ratio("perf") == 0.1  # not listed: the policy ratio
     assert policy.sampling_ratio("nowhere") == policy.raw["sampling"]["ratio"]
     assert policy.ratio_range == (0.01, 1.0)
 
@@ -288,7 +289,7 @@ def test_cli_policy_validate_ok(templates: Path) -> None:
     result = CliRunner().invoke(cli, ["policy", "validate", str(templates)])
     assert result.exit_code == 0, result.output
     assert "valid" in result.output
-    assert "prod 0.1" in result.output
+    assert "prod 1" in result.output
 
 
 def test_cli_policy_validate_lists_every_problem(raw: Raw, tmp_path: Path) -> None:

@@ -114,12 +114,12 @@ def test_the_examples_of_the_issue() -> None:
         (
             "sampling.environments.prod",
             "changed",
-            "sampling in prod: 10% -> 5% of new traces",
+            "sampling in prod: 100% -> 5% of new traces",
         ),
         ("exporter.timeout_ms", "changed", "exporter timeout 5s -> 10s"),
         ("http.redacted_headers[x-foo]", "added", "header `x-foo` is now redacted"),
     ]
-    assert changes[2].old == 0.1
+    assert changes[2].old == 1.0
     assert changes[2].new == 0.05
     assert changes[3].to_dict() == {
         "path": "exporter.timeout_ms",
@@ -149,22 +149,24 @@ def test_sampling_is_told_per_environment() -> None:
         raw["environments"] = ["dev", "staging", "prod", "qa"]
         raw["sampling"]["ratio"] = 0.2
         del raw["sampling"]["environments"]["prod"]  # prod now follows the default: 20%
-        raw["sampling"]["environments"]["staging"] = 0.5  # unchanged
+        raw["sampling"]["environments"]["staging"] = 1.0  # unchanged
 
     new = _edit(change)
     parse_policy(yaml.safe_dump(new))
     assert _sentences(new) == [
         "new environment `qa` (sampling 20% of new traces)",
-        "sampling in prod: 10% -> 20% of new traces",
+        "sampling in prod: 100% -> 20% of new traces",
         "default sampling (environments without their own ratio): 10% -> 20% of new traces",
     ]
 
 
 def test_an_explicit_ratio_equal_to_the_default_is_still_reported() -> None:
-    def change(raw: dict[str, Any]) -> None:
-        del raw["sampling"]["environments"]["prod"]  # 0.1, the same as `ratio`
+    old = copy.deepcopy(BUNDLED)
+    old["sampling"]["environments"]["prod"] = old["sampling"]["ratio"]  # 0.1
+    new = copy.deepcopy(old)
+    del new["sampling"]["environments"]["prod"]
 
-    assert _sentences(_edit(change)) == [
+    assert [change.sentence for change in diff_raw(old, new)] == [
         "sampling in prod now follows the default ratio (still 10%)"
     ]
 
@@ -268,7 +270,7 @@ def template_repo(tmp_path: Path) -> Path:
     repo = init_template_repo(tmp_path / "templates", "v1.0.0")
     policy = repo / POLICY_FILE
     policy.write_text(
-        policy.read_text(encoding="utf-8").replace("    prod: 0.1\n", "    prod: 0.05\n"),
+        policy.read_text(encoding="utf-8").replace("    prod: 1.0\n", "    prod: 0.05\n"),
         encoding="utf-8",
     )
     _git(repo, "commit", "-qam", "Lower prod sampling")
@@ -284,7 +286,7 @@ def test_load_a_file_a_directory_and_a_git_ref(template_repo: Path) -> None:
     assert from_dir.raw == from_file.raw == new.raw
     assert str(old.path) == "v1.0.0:policy.yml"
     assert [c.sentence for c in diff_policies(old, from_dir)] == [
-        "sampling in prod: 10% -> 5% of new traces"
+        "sampling in prod: 100% -> 5% of new traces"
     ]
 
 

@@ -231,8 +231,8 @@ def test_plain_copier_takes_what_scaffold_takes(
 
 
 def test_choosing_the_policy_ratio_is_not_an_override(policy: Policy) -> None:
-    assert check("sampling_ratio", "0.1", policy, environment="prod") == ""
-    assert check("sampling_ratio", "0.1", policy, environment="dev") == "0.1"
+    assert check("sampling_ratio", "1.0", policy, environment="prod") == ""
+    assert check("sampling_ratio", "0.1", policy, environment="prod") == "0.1"
 
 
 def test_parse_data() -> None:

@@ -73,7 +73,7 @@ def repo(tmp_path: Path) -> Path:
     policy = path / POLICY_FILE
     text = policy.read_text(encoding="utf-8")
     policy.write_text(
-        text.replace("    prod: 0.1\n", "    prod: 0.05\n").replace(
+        text.replace("    prod: 1.0\n", "    prod: 0.05\n").replace(
             "  timeout_ms: 5000\n", "  timeout_ms: 10000\n"
         ),
         encoding="utf-8",
@@ -114,7 +114,7 @@ def test_release_writes_the_changelog_commits_and_tags(repo: Path) -> None:
     assert _git(repo, "rev-parse", "v1.1.0^{commit}") == result.commit
     tag_message = _git(repo, "tag", "-l", "--format=%(contents)", "v1.1.0")
     assert tag_message.startswith("Template set v1.1.0")
-    assert "sampling in prod: 10% -> 5% of new traces" in tag_message
+    assert "sampling in prod: 100% -> 5% of new traces" in tag_message
     with git.Repo(repo) as handle:
         assert latest_version_tag(handle) == "v1.1.0"
 
@@ -126,7 +126,7 @@ def test_release_writes_the_changelog_commits_and_tags(repo: Path) -> None:
         "\n"
         "### Policy\n"
         "\n"
-        "- sampling in prod: 10% -> 5% of new traces\n"
+        "- sampling in prod: 100% -> 5% of new traces\n"
         "- exporter timeout 5s -> 10s\n"
         "\n"
         "### Changes\n"
@@ -363,7 +363,7 @@ def test_cli_policy_diff_and_release(repo: Path) -> None:
     runner = CliRunner()
     diff = runner.invoke(cli, ["policy", "diff", "git:v1.0.0", str(repo), "--repo", str(repo)])
     assert diff.exit_code == 0, diff.output
-    assert "prod" in diff.output and "10% -> 5%" in diff.output
+    assert "prod" in diff.output and "100% -> 5%" in diff.output
     assert "5s -> 10s" in diff.output
     as_json = runner.invoke(
         cli, ["policy", "diff", "git:v1.0.0", str(repo), "--repo", str(repo), "--json"]

@@ -77,8 +77,8 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "templates", template)
     policy = template / "policy.yml"
     text = policy.read_text(encoding="utf-8")
-    text = text.replace("    prod: 0.1\n", "    prod: 0.37\n").replace(
-        "timeout_ms: 5000", "timeout_ms: 4321"
+    text = text.replace("    prod: 1.0\n", "    prod: 0.37\n").replace(
+        "timeout_ms: 5000", "timeout_ms: 6789"
     )
     text = text.replace(
         "  - name: acme.tenant.id\n",
@@ -89,7 +89,7 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     render(dest, template=str(template), service_name="orders", language="go", environment="prod")
     code = "\n".join(p.read_text(encoding="utf-8") for p in dest.rglob("*.go"))
     assert "0.37" in code
-    assert "4321" in code
+    assert "6789" in code
     assert "AcmeCostCenterKey" in code and '"acme.cost.center"' in code
     # The policy itself is never frozen into the answers file.
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))

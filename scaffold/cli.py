@@ -20,10 +20,13 @@ from scaffold import __version__
 from scaffold.adopt import Adopt
 from scaffold.bundled import is_bundled_source
 from scaffold.collector import (
+    DEFAULT_STRATEGIES_FILE,
     TIERS,
     CollectorOptions,
     Tier,
     render_collector_config,
+    render_sampling_strategies,
+    write_files_atomic,
     write_text_atomic,
 )
 from scaffold.errors import BehindError, ConflictError, PolicyError, ScaffoldError
@@ -236,6 +239,29 @@ def adopt(
 )
 @click.option("--debug", is_flag=True, help="Add the debug exporter.")
 @click.option(
+    "--remote-sampling/--no-remote-sampling",
+    default=None,
+    help="Agent: serve Jaeger remote sampling strategies [default: policy sampling.remote.enabled].",
+)
+@click.option(
+    "--sampling-strategies",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_STRATEGIES_FILE,
+    show_default=True,
+    help="Agent: the strategies file the collector serves and re-reads.",
+)
+@click.option(
+    "--strategies-out",
+    type=click.Path(path_type=Path),
+    help="Also write the policy's default strategies file here (JSON).",
+)
+@click.option(
+    "--environment",
+    metavar="ENV",
+    help="Environment whose sampling ratio the default strategies carry "
+    "[default: policy default_environment].",
+)
+@click.option(
     "--template",
     "template",
     metavar="SRC",
@@ -251,9 +277,18 @@ def collector(
     gateway_tls: bool,
     storage_dir: Path | None,
     debug: bool,
+    remote_sampling: bool | None,
+    sampling_strategies: Path,
+    strategies_out: Path | None,
+    environment: str | None,
     template: str | None,
 ) -> None:
-    """Render an OpenTelemetry Collector configuration for the agent or gateway tier."""
+    """Render an OpenTelemetry Collector configuration for the agent or gateway tier.
+
+    With remote sampling, the agent serves the Jaeger sampling strategies of
+    --sampling-strategies and re-reads the file, so an edit changes a service's rate without a
+    restart; --strategies-out writes a starting file from the policy's sampling table.
+    """
     options = CollectorOptions(
         gateways=gateways,
         upstream=upstream,
@@ -261,14 +296,22 @@ def collector(
         gateway_tls=gateway_tls,
         storage_directory=storage_dir,
         debug=debug,
+        remote_sampling=remote_sampling,
+        sampling_strategies=sampling_strategies,
     )
     with open_source(template) as source:
-        text = render_collector_config(source.policy(), tier, options)
+        policy = source.policy()
+        text = render_collector_config(policy, tier, options)
+        strategies = render_sampling_strategies(policy, environment)
+    files = {} if strategies_out is None else {strategies_out: strategies}
     if out is None:
+        write_files_atomic(files)
         click.echo(text, nl=False)
-        return
-    write_text_atomic(out, text)
-    click.echo(f"Wrote the {tier} collector configuration to {out}", err=True)
+    else:
+        write_files_atomic({out: text, **files})
+        click.echo(f"Wrote the {tier} collector configuration to {out}", err=True)
+    if strategies_out is not None:
+        click.echo(f"Wrote the sampling strategies to {strategies_out}", err=True)
 
 
 @cli.command()

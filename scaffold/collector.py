@@ -5,16 +5,21 @@ agent routes every trace, by trace id, to one of several **gateway** collectors,
 sees whole traces and can sample them by their tail (errors, slow requests, a base rate) before
 exporting to the backend. Both tiers protect themselves with a memory limiter, strip what the org
 policy says must never be recorded, batch, and buffer in a disk-backed queue with bounded retries.
+With remote sampling on, the agent also serves Jaeger sampling strategies from a file that it
+re-reads, so a platform team changes a service's sampling rate without restarting anything.
 
-Every number comes from the org policy (`policy.collector`, `policy.http`, `policy.exporter`);
-`CollectorOptions` only says where this one collector listens and where it sends.
+Every number comes from the org policy (`policy.collector`, `policy.http`, `policy.exporter`,
+`policy.sampling`); `CollectorOptions` only says where this one collector listens and where it
+sends.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -26,12 +31,16 @@ from scaffold.errors import CollectorError
 from scaffold.policy import Policy
 
 __all__ = [
+    "DEFAULT_STRATEGIES_FILE",
     "TIERS",
     "CollectorError",
     "CollectorOptions",
     "Tier",
     "collector_config",
     "render_collector_config",
+    "render_sampling_strategies",
+    "sampling_strategies",
+    "write_files_atomic",
     "write_text_atomic",
 ]
 
@@ -47,7 +56,14 @@ STORAGE = "file_storage"
 HEALTH_CHECK = "health_check"
 LOAD_BALANCING = "load_balancing"
 LOAD_BALANCING_METRICS = "load_balancing/metrics"
+REMOTE_SAMPLING = "jaegerremotesampling"
 SIGNALS = ("traces", "metrics", "logs")
+
+# Where the agent reads its sampling strategies unless told otherwise: a directory, so that a
+# ConfigMap mounted there (without subPath) is updated in place when it changes.
+DEFAULT_STRATEGIES_FILE = Path("/etc/otelcol/sampling/strategies.json")
+# The only path the jaegerremotesampling extension serves strategies on.
+_STRATEGIES_PATH = "/sampling"
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -77,6 +93,16 @@ class CollectorOptions:
         health_endpoint: host:port of the health check extension (default 0.0.0.0:13133).
         metrics_endpoint: host:port where the collector serves its own Prometheus metrics
             (default 0.0.0.0:8888); None turns them off.
+        remote_sampling: agent tier only: serve Jaeger remote sampling strategies (the
+            jaegerremotesampling extension). None (default) follows
+            `policy.sampling.remote.enabled`.
+        sampling_strategies: absolute path of the strategies file the agent serves and
+            re-reads every `policy.sampling.remote.reload_interval_ms`; default
+            `DEFAULT_STRATEGIES_FILE`.
+        sampling_endpoint: host:port of the strategies' HTTP listener; default 0.0.0.0 with the
+            port of `policy.sampling.remote.endpoint`, the URL the services poll.
+        sampling_grpc_endpoint: host:port of the extension's Jaeger gRPC listener, which it
+            always opens; loopback by default because the generated services poll over HTTP.
     """
 
     grpc_endpoint: str = "0.0.0.0:4317"
@@ -90,6 +116,10 @@ class CollectorOptions:
     debug: bool = False
     health_endpoint: str = "0.0.0.0:13133"
     metrics_endpoint: str | None = "0.0.0.0:8888"
+    remote_sampling: bool | None = None
+    sampling_strategies: Path = DEFAULT_STRATEGIES_FILE
+    sampling_endpoint: str | None = None
+    sampling_grpc_endpoint: str = "127.0.0.1:14250"
 
 
 def render_collector_config(policy: Policy, tier: Tier, options: CollectorOptions) -> str:
@@ -114,25 +144,73 @@ def write_text_atomic(path: Path, text: str) -> None:
     Raises:
         CollectorError: the directory does not exist or is not writable.
     """
-    path = path.expanduser()
-    if not path.parent.is_dir():
-        raise CollectorError(
-            f"{path.parent} does not exist", hint="create it or choose another --out"
-        )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
+    write_files_atomic({path: text})
+
+
+def write_files_atomic(files: Mapping[Path, str]) -> None:
+    """Write several files so that either all of them appear complete or none changes.
+
+    Raises:
+        CollectorError: a directory does not exist or is not writable.
+    """
+    targets = {path.expanduser(): text for path, text in files.items()}
+    for path in targets:
+        if not path.parent.is_dir():
+            raise CollectorError(
+                f"{path.parent} does not exist", hint="create it or choose another path"
+            )
+    # Stage every file next to its target before publishing any: a write that fails (a full
+    # disk, a read-only directory) then leaves every target as it was.
+    staged: dict[Path, Path] = {}
+    for path, text in targets.items():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        staged[path] = tmp
+        try:
+            tmp.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            for leftover in staged.values():
+                leftover.unlink(missing_ok=True)
+            raise CollectorError(
+                f"cannot write {path}: {exc.strerror}", hint="choose another path"
+            ) from None
+    for path, tmp in staged.items():
         tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+
+
+def sampling_strategies(policy: Policy, environment: str | None = None) -> dict[str, Any]:
+    """The Jaeger sampling strategies an agent serves until the platform team edits them.
+
+    Every service gets the policy's ratio for the agent's environment (default: the policy's
+    `default_environment`), the rate it samples at without remote sampling, so turning remote
+    sampling on changes nothing by itself. A service's own rate is an entry of
+    `service_strategies` (see docs/collector.md). The default strategy is always written out:
+    without one the extension would serve 0.001.
+
+    Raises:
+        CollectorError: the environment is not one of the policy's.
+    """
+    if environment is None:
+        environment = str(policy.raw["default_environment"])
+    if environment not in policy.environments:
         raise CollectorError(
-            f"cannot write {path}: {exc.strerror}", hint="choose another --out"
-        ) from None
+            f"unknown environment {environment!r}",
+            hint=f"use one of: {', '.join(policy.environments)}",
+        )
+    return {
+        "default_strategy": {"type": "probabilistic", "param": policy.sampling_ratio(environment)},
+        "service_strategies": [],
+    }
+
+
+def render_sampling_strategies(policy: Policy, environment: str | None = None) -> str:
+    """`sampling_strategies` as the JSON text of a strategies file."""
+    return json.dumps(sampling_strategies(policy, environment), indent=2) + "\n"
 
 
 def collector_config(policy: Policy, tier: Tier, options: CollectorOptions) -> dict[str, Any]:
     """The collector configuration of one tier as a mapping; see `render_collector_config`."""
-    _check_options(tier, options)
+    remote_sampling = _remote_sampling(policy, tier, options)
+    _check_options(tier, options, remote_sampling)
     settings = policy.raw["collector"]
     storage = options.storage_directory or Path(settings["storage_directory"])
 
@@ -171,15 +249,19 @@ def collector_config(policy: Policy, tier: Tier, options: CollectorOptions) -> d
             "exporters": [name for name in exporters if _carries(name, signal)],
         }
 
-    return {
-        "extensions": {
-            HEALTH_CHECK: {"endpoint": options.health_endpoint},
-            STORAGE: {
-                "directory": str(storage),
-                "create_directory": True,
-                "compaction": {"on_start": True, "on_rebound": True, "directory": str(storage)},
-            },
+    extensions: dict[str, Any] = {
+        HEALTH_CHECK: {"endpoint": options.health_endpoint},
+        STORAGE: {
+            "directory": str(storage),
+            "create_directory": True,
+            "compaction": {"on_start": True, "on_rebound": True, "directory": str(storage)},
         },
+    }
+    if remote_sampling is not None:
+        extensions[REMOTE_SAMPLING] = remote_sampling
+
+    return {
+        "extensions": extensions,
         "receivers": {
             "otlp": {
                 "protocols": {
@@ -191,11 +273,48 @@ def collector_config(policy: Policy, tier: Tier, options: CollectorOptions) -> d
         "processors": processors,
         "exporters": exporters,
         "service": {
-            "extensions": [HEALTH_CHECK, STORAGE],
+            "extensions": list(extensions),
             "pipelines": pipelines,
             "telemetry": _telemetry(options.metrics_endpoint),
         },
     }
+
+
+def _remote_sampling(policy: Policy, tier: str, options: CollectorOptions) -> dict[str, Any] | None:
+    """The jaegerremotesampling extension of an agent that serves strategies, else None.
+
+    Strategies come from a file re-read every `reload_interval_ms`: an edit is served without
+    a restart, and a file that cannot be read or parsed keeps the last good strategies.
+    """
+    remote = policy.raw["sampling"]["remote"]
+    enabled = remote["enabled"] if options.remote_sampling is None else options.remote_sampling
+    if tier != "agent" or not enabled:
+        if tier == "gateway" and options.remote_sampling:
+            raise CollectorError(
+                "a gateway collector does not serve sampling strategies",
+                hint="services poll their agent: render the agent tier with remote sampling",
+            )
+        return None
+    return {
+        "http": {"endpoint": options.sampling_endpoint or _strategies_listener(remote["endpoint"])},
+        "grpc": {"endpoint": options.sampling_grpc_endpoint},
+        "source": {
+            "file": str(options.sampling_strategies),
+            "reload_interval": _duration(remote["reload_interval_ms"]),
+        },
+    }
+
+
+def _strategies_listener(endpoint: str) -> str:
+    """0.0.0.0 with the port of the URL the services poll, which must be one the agent serves."""
+    url = urlsplit(endpoint)
+    if url.scheme != "http" or url.path != _STRATEGIES_PATH:
+        raise CollectorError(
+            f"policy sampling.remote.endpoint {endpoint!r} is not a URL the agent serves",
+            hint=f"use http://HOST:PORT{_STRATEGIES_PATH}: the agent serves strategies over "
+            f"plain HTTP on {_STRATEGIES_PATH} only",
+        )
+    return f"0.0.0.0:{url.port or 80}"
 
 
 # -- processors ----------------------------------------------------------------------------
@@ -333,7 +452,9 @@ def _duration(ms: int) -> str:
 # -- option checks -------------------------------------------------------------------------
 
 
-def _check_options(tier: str, options: CollectorOptions) -> None:
+def _check_options(
+    tier: str, options: CollectorOptions, remote_sampling: dict[str, Any] | None
+) -> None:
     if tier not in TIERS:
         raise CollectorError(f"unknown collector tier {tier!r}", hint="use agent or gateway")
     listeners = {
@@ -343,6 +464,9 @@ def _check_options(tier: str, options: CollectorOptions) -> None:
     }
     if options.metrics_endpoint is not None:
         listeners["metrics_endpoint"] = options.metrics_endpoint
+    if remote_sampling is not None:
+        listeners["sampling_endpoint"] = remote_sampling["http"]["endpoint"]
+        listeners["sampling_grpc_endpoint"] = remote_sampling["grpc"]["endpoint"]
     ports: dict[int, str] = {}
     for name, endpoint in listeners.items():
         port = _endpoint(name, endpoint)
@@ -361,6 +485,7 @@ def _check_options(tier: str, options: CollectorOptions) -> None:
     for name, path in (
         ("storage_directory", options.storage_directory),
         ("file_output", options.file_output),
+        ("sampling_strategies", options.sampling_strategies),
     ):
         if path is not None and not path.is_absolute():
             raise CollectorError(

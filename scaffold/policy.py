@@ -479,6 +479,7 @@ class _Checker:
             self._value("sampling.remote.enabled", bool, "true or false")
             self._text("sampling.remote.endpoint", _ENDPOINT, "an http:// or https:// URL")
             self._int("sampling.remote.poll_interval_ms", 100, 86_400_000)
+            self._int("sampling.remote.reload_interval_ms", 100, 3_600_000)
         per_env = self._get("sampling.environments")
         if per_env is _MISSING:
             return
@@ -655,7 +656,9 @@ _SECTIONS: dict[str, Mapping[str, Any]] = {
     "sampling": dict.fromkeys(
         ("ratio", "min_ratio", "max_ratio", "environments", "max_root_traces_per_second", "remote")
     ),
-    "sampling.remote": dict.fromkeys(("enabled", "endpoint", "poll_interval_ms")),
+    "sampling.remote": dict.fromkeys(
+        ("enabled", "endpoint", "poll_interval_ms", "reload_interval_ms")
+    ),
     "exporter": dict.fromkeys(("protocol", "endpoints", "timeout_ms", "retry", "batch")),
     "exporter.endpoints": dict.fromkeys(PROTOCOLS),
     "exporter.retry": dict.fromkeys(

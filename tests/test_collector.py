@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import time
@@ -19,16 +20,21 @@ from click.testing import CliRunner
 
 from scaffold.cli import cli
 from scaffold.collector import (
+    DEFAULT_STRATEGIES_FILE,
     CollectorError,
     CollectorOptions,
     Tier,
     collector_config,
     render_collector_config,
+    render_sampling_strategies,
+    sampling_strategies,
 )
 from scaffold.errors import ScaffoldError
 from scaffold.policy import Policy, load_policy, parse_policy
 
-from .toolchains import Collector
+from .toolchains import BUILD_SCRIPT, Collector, get
+
+ROOT = Path(__file__).resolve().parent.parent
 
 GATEWAYS = ("gateway-0.otel.svc:4317", "gateway-1.otel.svc:4317")
 UPSTREAM = "https://otlp.backend.example:4317"
@@ -55,7 +61,7 @@ def config_of(policy: Policy, tier: Tier, **overrides: Any) -> dict[str, Any]:
 
 
 def with_policy(policy: Policy, section: str, **values: Any) -> Policy:
-    """A copy of the policy with some fields of one `collector`/`http` subsection changed."""
+    """A copy of the policy with some fields of one section (dotted path) changed."""
     raw = copy.deepcopy(dict(policy.raw))
     node = raw
     for part in section.split("."):
@@ -324,6 +330,103 @@ def test_unknown_tier_is_a_collector_error(policy: Policy) -> None:
         render_collector_config(policy, "sidecar", CollectorOptions())  # type: ignore[arg-type]
 
 
+# -- remote sampling -----------------------------------------------------------------------
+
+
+def test_agent_serves_remote_sampling_strategies_when_the_policy_turns_it_on(
+    policy: Policy,
+) -> None:
+    assert policy.raw["sampling"]["remote"]["enabled"] is False
+    assert "jaegerremotesampling" not in config_of(policy, "agent")["extensions"]
+
+    remote = with_policy(policy, "sampling.remote", enabled=True)
+    config = config_of(remote, "agent")
+    assert config["extensions"]["jaegerremotesampling"] == {
+        "http": {"endpoint": "0.0.0.0:5778"},
+        "grpc": {"endpoint": "127.0.0.1:14250"},
+        "source": {"file": str(DEFAULT_STRATEGIES_FILE), "reload_interval": "10s"},
+    }
+    assert config["service"]["extensions"] == [
+        "health_check",
+        "file_storage",
+        "jaegerremotesampling",
+    ]
+
+    moved = with_policy(
+        policy,
+        "sampling.remote",
+        enabled=True,
+        endpoint="http://localhost:15778/sampling",
+        reload_interval_ms=2500,
+    )
+    extension = config_of(moved, "agent", sampling_strategies=Path("/etc/otel/strategies.json"))[
+        "extensions"
+    ]["jaegerremotesampling"]
+    assert extension["http"] == {"endpoint": "0.0.0.0:15778"}
+    assert extension["source"] == {"file": "/etc/otel/strategies.json", "reload_interval": "2500ms"}
+
+
+def test_the_remote_sampling_option_overrides_the_policy(policy: Policy) -> None:
+    assert "jaegerremotesampling" in config_of(policy, "agent", remote_sampling=True)["extensions"]
+    remote = with_policy(policy, "sampling.remote", enabled=True)
+    off = config_of(remote, "agent", remote_sampling=False)
+    assert "jaegerremotesampling" not in off["extensions"]
+    assert off["service"]["extensions"] == ["health_check", "file_storage"]
+    # Services poll their agent, never a gateway.
+    assert "jaegerremotesampling" not in config_of(remote, "gateway")["extensions"]
+
+
+@pytest.mark.parametrize(
+    ("tier", "policy_endpoint", "overrides", "fragment"),
+    [
+        ("gateway", None, {"remote_sampling": True}, "does not serve sampling strategies"),
+        ("agent", "http://localhost:5778/api/sampling", {}, "is not a URL the agent serves"),
+        ("agent", "https://localhost:5778/sampling", {}, "is not a URL the agent serves"),
+        ("agent", None, {"sampling_endpoint": "0.0.0.0:4317"}, "both use port 4317"),
+        ("agent", None, {"sampling_grpc_endpoint": "0.0.0.0:5778"}, "both use port 5778"),
+        ("agent", None, {"sampling_endpoint": "localhost"}, "not a host:port"),
+        ("agent", None, {"sampling_strategies": Path("s.json")}, "not an absolute path"),
+    ],
+)
+def test_bad_remote_sampling_settings_raise_a_collector_error(
+    policy: Policy,
+    tier: Tier,
+    policy_endpoint: str | None,
+    overrides: dict[str, Any],
+    fragment: str,
+) -> None:
+    remote = with_policy(policy, "sampling.remote", enabled=True)
+    if policy_endpoint is not None:
+        remote = with_policy(remote, "sampling.remote", endpoint=policy_endpoint)
+    with pytest.raises(CollectorError) as caught:
+        render_collector_config(remote, tier, options_for(tier, **overrides))
+    assert fragment in caught.value.message
+    assert caught.value.hint
+
+
+def test_default_strategies_carry_the_policy_ratio_of_the_environment(policy: Policy) -> None:
+    changed = with_policy(policy, "sampling.environments", staging=0.5, prod=0.05)
+    for environment, ratio in (("dev", 1.0), ("staging", 0.5), ("prod", 0.05)):
+        assert sampling_strategies(changed, environment) == {
+            "default_strategy": {"type": "probabilistic", "param": ratio},
+            "service_strategies": [],
+        }
+    # Without an environment: the policy's default one.
+    assert sampling_strategies(changed) == sampling_strategies(changed, "dev")
+    # An environment without an entry in the table samples at `sampling.ratio`.
+    unlisted = parse_policy(
+        yaml.safe_dump({**changed.raw, "sampling": {**changed.raw["sampling"], "environments": {}}})
+    )
+    assert sampling_strategies(unlisted, "prod")["default_strategy"]["param"] == pytest.approx(
+        policy.raw["sampling"]["ratio"]
+    )
+    text = render_sampling_strategies(changed, "prod")
+    assert text.endswith("}\n") and json.loads(text) == sampling_strategies(changed, "prod")
+    with pytest.raises(CollectorError, match="unknown environment 'qa'") as caught:
+        sampling_strategies(policy, "qa")
+    assert "dev, staging, prod" in str(caught.value)
+
+
 # -- the real collector --------------------------------------------------------------------
 
 
@@ -333,6 +436,7 @@ def test_unknown_tier_is_a_collector_error(policy: Policy) -> None:
     [
         ("agent", {}),
         ("agent", {"gateway_tls": True, "debug": True}),
+        ("agent", {"remote_sampling": True}),
         ("gateway", {}),
         ("gateway", {"upstream": "http://otlp.example:4318", "upstream_protocol": "http/protobuf"}),
     ],
@@ -436,6 +540,106 @@ def test_gateway_strips_redacted_headers_and_masks_secret_query_values(
         assert secret not in text
 
 
+@pytest.mark.compile
+def test_agent_serves_the_strategies_file_and_follows_edits_without_a_restart(
+    otelcol: Path, policy: Policy, tmp_path: Path
+) -> None:
+    """Edit the strategies file as a platform team would; the running agent serves the change.
+
+    The figures (how long after an edit the agent served it) go to build/collector-figures.json.
+    """
+    reload_ms = 1000
+    remote = with_policy(policy, "sampling.remote", reload_interval_ms=reload_ms)
+    remote = with_policy(remote, "sampling.environments", prod=0.25)
+    strategies = tmp_path / "strategies.json"
+    strategies.write_text(render_sampling_strategies(remote, "prod"), encoding="utf-8")
+    agent = Collector.agent(otelcol, remote, tmp_path, strategies)
+    assert agent.proc is not None
+    pid = agent.proc.pid
+    try:
+        default = {"probabilisticSampling": {"samplingRate": 0.25}}
+        assert _strategy(agent, "checkout") == default
+
+        # Each edit lands at another point of the reload cycle: the agent served the previous
+        # one just after re-reading the file, so waiting a share of the interval spreads them.
+        served_after = []
+        for step, rate in enumerate((0.05, 0.5, 0.01, 0.75, 0.2)):
+            time.sleep(step / 5 * reload_ms / 1000)
+            edited = _with_service_strategy(strategies, "checkout", "probabilistic", rate)
+            served_after.append(
+                _served_after(agent, edited, {"probabilisticSampling": {"samplingRate": rate}})
+            )
+        assert _strategy(agent, "ledger") == default, "other services keep the default strategy"
+
+        limited = _with_service_strategy(strategies, "checkout", "ratelimiting", 5)
+        # Jaeger's wire format: the strategy type as its enum number (1 = RATE_LIMITING), left
+        # out for PROBABILISTIC (0).
+        rate_limited = {"strategyType": 1, "rateLimitingSampling": {"maxTracesPerSecond": 5}}
+        _served_after(agent, limited, rate_limited)
+
+        # A broken edit (or a file that went missing) keeps the last good strategies.
+        strategies.write_text('{"default_strategy": ', encoding="utf-8")
+        time.sleep(3 * reload_ms / 1000)
+        assert _strategy(agent, "checkout") == rate_limited
+        assert "failed to update sampling strategies" in agent.log.read_text(encoding="utf-8")
+        assert agent.proc is not None and agent.proc.pid == pid and agent.proc.poll() is None
+    finally:
+        agent.stop()
+
+    reload_s = reload_ms / 1000
+    assert max(served_after) <= reload_s + 1.0, served_after
+    figures = ROOT / "build" / "collector-figures.json"
+    figures.parent.mkdir(exist_ok=True)
+    figures.write_text(
+        json.dumps(
+            {
+                "remote_sampling_reload": {
+                    "reload_interval_s": reload_s,
+                    "edits": len(served_after),
+                    "served_after_s": [round(s, 2) for s in served_after],
+                    "mean_s": round(sum(served_after) / len(served_after), 2),
+                    "max_s": round(max(served_after), 2),
+                }
+            },
+            indent=2,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+
+
+def _strategy(agent: Collector, service: str) -> dict[str, Any]:
+    """What the agent answers a service polling for its sampling strategy."""
+    status, body = get(f"{agent.sampling_url}?service={service}", timeout=5)
+    assert status == 200
+    answer = json.loads(body)
+    assert isinstance(answer, dict)
+    return answer
+
+
+def _with_service_strategy(path: Path, service: str, kind: str, param: float) -> float:
+    """Give one service its own strategy in the file; return when the edit landed.
+
+    The new file replaces the old one by a rename, as a ConfigMap update does.
+    """
+    document = json.loads(path.read_text(encoding="utf-8"))
+    document["service_strategies"] = [{"service": service, "type": kind, "param": param}]
+    staged = path.with_name(f".{path.name}.new")
+    staged.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    staged.replace(path)
+    return time.monotonic()
+
+
+def _served_after(agent: Collector, edited: float, expected: dict[str, Any]) -> float:
+    """Seconds from an edit to the agent serving `expected` to the `checkout` service."""
+    deadline = edited + 30
+    while time.monotonic() < deadline:
+        if _strategy(agent, "checkout") == expected:
+            return time.monotonic() - edited
+        time.sleep(0.05)
+    pytest.fail(f"the agent never served {expected}:\n{agent.log.read_text()[-3000:]}")
+
+
 def _wait_for_span(output: Path, span_id: str, timeout: float) -> dict[str, Any]:
     """Poll the file exporter's OTLP/JSON lines until the span shows up."""
     deadline = time.monotonic() + timeout
@@ -492,3 +696,97 @@ def test_cli_renders_both_tiers(tmp_path: Path) -> None:
         ],
     )
     assert missing_dir.exit_code == 7 and "does not exist" in missing_dir.output
+
+
+def test_cli_renders_an_agent_with_remote_sampling_and_its_strategies(tmp_path: Path) -> None:
+    runner = CliRunner()
+    agent, strategies = tmp_path / "agent.yaml", tmp_path / "strategies.json"
+    args = ["collector", "--tier", "agent", "--gateway", "gw-1:4317", "--remote-sampling"]
+    result = runner.invoke(
+        cli,
+        [
+            *args,
+            "--sampling-strategies",
+            "/etc/otel/strategies.json",
+            "--strategies-out",
+            str(strategies),
+            "--environment",
+            "prod",
+            "--out",
+            str(agent),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    extension = yaml.safe_load(agent.read_text(encoding="utf-8"))["extensions"]
+    assert extension["jaegerremotesampling"]["source"]["file"] == "/etc/otel/strategies.json"
+    document = json.loads(strategies.read_text(encoding="utf-8"))
+    assert document["default_strategy"] == {"type": "probabilistic", "param": 1.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["agent.yaml", "strategies.json"]
+
+    # The default file path, and the config on stdout.
+    stdout = runner.invoke(cli, args)
+    assert stdout.exit_code == 0, stdout.output
+    source = yaml.safe_load(stdout.output)["extensions"]["jaegerremotesampling"]["source"]
+    assert source["file"] == "/etc/otelcol/sampling/strategies.json"
+
+    # One file that cannot be written: neither is.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    failed = runner.invoke(
+        cli,
+        [
+            *args,
+            "--out",
+            str(fresh / "agent.yaml"),
+            "--strategies-out",
+            str(tmp_path / "missing" / "strategies.json"),
+        ],
+    )
+    assert failed.exit_code == 7 and "does not exist" in failed.output
+    assert list(fresh.iterdir()) == []
+    unknown = runner.invoke(cli, [*args, "--environment", "qa"])
+    assert unknown.exit_code == 7 and "unknown environment" in unknown.output
+
+
+@pytest.mark.compile
+def test_the_build_reports_its_progress_and_a_failed_step(otelcol: Path, tmp_path: Path) -> None:
+    """A build says what it will take and where it goes, reports each step, shows a failure."""
+    cached = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert cached.stdout.strip() == str(otelcol)
+    assert "using the cached collector" in cached.stderr
+
+    # A component the proxy refuses: the builder is installed, then resolving fails.
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        (BUILD_SCRIPT.parent / "manifest.yaml")
+        .read_text(encoding="utf-8")
+        .replace(
+            "\nreceivers:\n",
+            "\nreceivers:\n  - gomod: go.opentelemetry.io/collector/receiver/nopreceiver v0.0.1\n",
+        ),
+        encoding="utf-8",
+    )
+    env = {
+        **os.environ,
+        "COLLECTOR_MANIFEST": str(manifest),
+        "SCAFFOLD_CACHE": str(tmp_path / "cache"),
+        "COLLECTOR_PROGRESS_SECONDS": "1",
+    }
+    proc = subprocess.run(
+        ["bash", str(BUILD_SCRIPT)], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert proc.returncode != 0 and proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert re.search(r"expect .*(minutes|seconds)", lines[1]), lines
+    digest_dir = next((tmp_path / "cache" / "collector").iterdir())
+    assert f"cached as {digest_dir}/otelcol" in lines[2]
+    installing = [ln for ln in lines if "installing the collector builder" in ln]
+    assert re.search(r"installing the collector builder v\S+: \d+s, \d+ modules", installing[0])
+    assert re.search(r"done in \d+s", installing[-1])
+    failed = next(ln for ln in lines if "resolving and downloading modules failed after" in ln)
+    assert str(digest_dir / "failed-build.log") in failed
+    assert "nopreceiver" in proc.stderr.split(failed)[1]
+    assert "nopreceiver" in (digest_dir / "failed-build.log").read_text(encoding="utf-8")
+    assert not list(digest_dir.glob(".build.*")), "the work directory is removed"

@@ -148,10 +148,11 @@ def build_collector() -> Path:
 
 
 class Collector:
-    """A real collector running a rendered gateway configuration on loopback ports.
+    """A real collector running a rendered configuration on loopback ports.
 
-    Everything it receives is also written as OTLP/JSON lines to `output`. `stop()` and
-    `start()` take it away and bring it back on the same ports.
+    A gateway also writes everything it receives as OTLP/JSON lines to `output`; an agent
+    serves sampling strategies at `sampling_url`. `stop()` and `start()` take it away and
+    bring it back on the same ports.
     """
 
     @classmethod
@@ -173,9 +174,35 @@ class Collector:
         collector.output = workdir / "telemetry.jsonl"
         return collector
 
+    @classmethod
+    def agent(cls, binary: Path, policy: Policy, workdir: Path, strategies: Path) -> Collector:
+        """The agent tier of `policy` on free loopback ports, serving the `strategies` file.
+
+        Remote sampling is on whatever the policy says. Its one gateway is a free port nobody
+        listens on: the agent queues what it receives, which these tests do not look at.
+        """
+        grpc, http, health, sampling, sampling_grpc, gateway = (free_port() for _ in range(6))
+        options = CollectorOptions(
+            grpc_endpoint=f"127.0.0.1:{grpc}",
+            http_endpoint=f"127.0.0.1:{http}",
+            health_endpoint=f"127.0.0.1:{health}",
+            metrics_endpoint=None,
+            gateways=(f"127.0.0.1:{gateway}",),
+            storage_directory=workdir / "queue",
+            remote_sampling=True,
+            sampling_strategies=strategies,
+            sampling_endpoint=f"127.0.0.1:{sampling}",
+            sampling_grpc_endpoint=f"127.0.0.1:{sampling_grpc}",
+        )
+        collector = cls(binary, render_collector_config(policy, "agent", options), workdir, health)
+        collector.grpc_port, collector.http_port = grpc, http
+        collector.sampling_url = f"http://127.0.0.1:{sampling}/sampling"
+        return collector
+
     def __init__(self, binary: Path, config_yaml: str, workdir: Path, health_port: int) -> None:
         self.grpc_port = self.http_port = 0
         self.output = workdir / "telemetry.jsonl"
+        self.sampling_url = ""
         self.binary = binary
         self.config = workdir / "otelcol.yaml"
         self.config.write_text(config_yaml, encoding="utf-8")

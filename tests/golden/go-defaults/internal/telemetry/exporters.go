@@ -54,9 +54,9 @@ type retrySettings struct {
 // is dropped, which keeps a collector outage from piling up data in memory.
 var exportRetry = retrySettings{
 	Enabled:         true,
-	InitialInterval: 1000 * time.Millisecond,
-	MaxInterval:     5000 * time.Millisecond,
-	MaxElapsedTime:  15000 * time.Millisecond,
+	InitialInterval: 500 * time.Millisecond,
+	MaxInterval:     2000 * time.Millisecond,
+	MaxElapsedTime:  5000 * time.Millisecond,
 }
 
 // exporterSettings is what the environment leaves to the generated defaults for one signal.

@@ -41,14 +41,14 @@ pub const EXPORT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Whether a failed export is retried.
 pub const RETRY_ENABLED: bool = true;
 
-/// Retries of one export: as many as fit in the policy's 15000 ms budget.
-pub const RETRY_MAX_RETRIES: usize = 4;
+/// Retries of one export: as many as fit in the policy's 5000 ms budget.
+pub const RETRY_MAX_RETRIES: usize = 3;
 
 /// Delay before the first retry; it doubles on each further one.
-pub const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(1000);
+pub const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(500);
 
 /// Longest delay between two retries.
-pub const RETRY_MAX_DELAY: Duration = Duration::from_millis(5000);
+pub const RETRY_MAX_DELAY: Duration = Duration::from_millis(2000);
 
 /// Finished spans that may wait for export; more are dropped.
 pub const MAX_QUEUE_SIZE: usize = 2048;

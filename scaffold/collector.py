@@ -12,6 +12,7 @@ Every number comes from the org policy (`policy.collector`, `policy.http`, `poli
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -124,7 +125,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        # On a read-only file system even removing a file that is not there fails.
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
         raise CollectorError(
             f"cannot write {path}: {exc.strerror}", hint="choose another --out"
         ) from None

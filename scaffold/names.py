@@ -340,6 +340,7 @@ _REPEATS = (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT)
 class _Analysis:
     def __init__(self, fold: bool) -> None:
         self.fold = fold
+        self.chained = 0
 
     # -- facts about parsed items ---------------------------------------------------------
 
@@ -412,13 +413,24 @@ class _Analysis:
             loops = av[1] is sre.MAXREPEAT or av[1] > 1
             # A choice inside a repetition whose characters can also be taken by what follows
             # lets the engine split the same text in many ways. A fixed count ({3}) is no choice.
-            if in_loop and av[0] != av[1] and self.chars(item).overlaps(after):
+            overlaps = av[0] != av[1] and self.chars(item).overlaps(after)
+            if overlaps and not in_loop:
+                # Outside a repetition each such choice multiplies the ways by the length:
+                # one is linear, a chain of them (`a*a*a*`) is a polynomial of high degree.
+                self.chained += 1
+                if self.chained > 1:
+                    raise _Ambiguous(
+                        "has several repetitions in a row that can match the same characters, "
+                        "which backtracks in polynomial time of a high degree; merge them"
+                    )
+            if in_loop and overlaps:
                 raise _Ambiguous(
                     f"has {_show(item)} inside a repetition where what follows can match the "
                     "same characters, which backtracks exponentially; rewrite it so each "
                     "character has one way to match (like ^[a-z][a-z0-9]*(-[a-z0-9]+)*$)"
                 )
-            if loops and self.nullable(body):
+            if self.nullable(body) and (loops or (in_loop and av[0] != av[1])):
+                # Empty text then matches in more than one way: skip the part, or take it empty.
                 raise _Ambiguous(f"repeats {_show(item)}, which can match empty text")
             inner_follow = (self.first(body) | after) if loops else after
             self.sequence(body, inner_follow, in_loop=in_loop or loops)
@@ -428,10 +440,14 @@ class _Analysis:
             branches = [list(b) for b in av[1]]
             if in_loop:
                 starts = [self.first(b) for b in branches]
-                optional = any(self.nullable(b) for b in branches)
+                empty = sum(self.nullable(b) for b in branches)
                 for i, one in enumerate(starts):
-                    if any(one.overlaps(other) for other in starts[i + 1 :]) or (
-                        optional and self.chars(item).overlaps(after)
+                    # Two alternatives that both match empty text (`a|a` is parsed as `a(?:|)`)
+                    # are two ways to match the same text too.
+                    if (
+                        any(one.overlaps(other) for other in starts[i + 1 :])
+                        or empty > 1
+                        or (empty and self.chars(item).overlaps(after))
                     ):
                         raise _Ambiguous(
                             "has alternatives inside a repetition that can match the same "

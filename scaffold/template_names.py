@@ -17,6 +17,7 @@ declarations, with the Jinja parts blanked) and errs towards finding more names,
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -106,13 +107,24 @@ def attribute_problems(root: Path, policy: Mapping[str, Any]) -> list[PolicyProb
     attributes = policy.get("attributes")
     if not isinstance(attributes, list) or not root.is_dir():
         return []
+    code = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix == _SUFFIX)
+    stamp = tuple((str(p), p.stat().st_mtime_ns) for p in code)
+    return list(_attribute_problems(root, stamp, json.dumps(policy, sort_keys=True, default=str)))
+
+
+@functools.lru_cache(maxsize=16)
+def _attribute_problems(
+    root: Path, stamp: tuple[tuple[str, int], ...], policy_json: str
+) -> tuple[PolicyProblem, ...]:
+    """`attribute_problems`, once per state of the template files and policy."""
+    policy = json.loads(policy_json)
     problems: list[PolicyProblem] = []
     for template in _attribute_templates(root):
-        problems.extend(_collisions(template, policy, attributes))
+        problems.extend(_collisions(template, policy, policy["attributes"]))
     unique: dict[tuple[str, str], PolicyProblem] = {}
     for problem in problems:
         unique.setdefault((problem.field, problem.problem), problem)
-    return list(unique.values())
+    return tuple(unique.values())
 
 
 def _attribute_templates(root: Path) -> Iterator[Path]:

@@ -35,6 +35,7 @@ from scaffold.fleet import (
     FleetUpgrade,
     RepoOutcome,
     RepoStatus,
+    check_branch_name,
     fleet_status,
     parse_shard,
     read_repos_file,
@@ -611,6 +612,7 @@ def fleet_status_command(
     "--branch",
     default=DEFAULT_BRANCH,
     show_default=True,
+    callback=lambda _ctx, _param, value: _branch_pattern(value),
     help="Upgrade branch; {version} is the target version.",
 )
 @click.option("--no-verify", is_flag=True, help="Do not run the policy's verify command.")
@@ -673,6 +675,15 @@ def fleet_upgrade_command(
         write_text_atomic(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
         click.echo(f"Report written to {json_path}")
     report.raise_for_failures()
+
+
+def _branch_pattern(value: str) -> str:
+    """`--branch`: a usage error (exit 2) when the pattern cannot make a branch name."""
+    try:
+        check_branch_name(value)
+    except ScaffoldError as exc:
+        raise click.BadParameter(exc.message, param_hint="--branch") from None
+    return value
 
 
 class _FleetProgress:

@@ -15,6 +15,7 @@ sends.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
@@ -169,7 +170,9 @@ def write_files_atomic(files: Mapping[Path, str]) -> None:
             tmp.write_text(text, encoding="utf-8")
         except OSError as exc:
             for leftover in staged.values():
-                leftover.unlink(missing_ok=True)
+                # On a read-only file system even removing a file that is not there fails.
+                with contextlib.suppress(OSError):
+                    leftover.unlink(missing_ok=True)
             raise CollectorError(
                 f"cannot write {path}: {exc.strerror}", hint="choose another path"
             ) from None

@@ -26,6 +26,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -38,6 +39,7 @@ from typing import Any, Literal
 
 import yaml
 
+from scaffold import _yaml
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
 from scaffold.source import latest_version, open_source
 from scaffold.update import (
@@ -57,6 +59,7 @@ __all__ = [
     "Outcome",
     "RepoOutcome",
     "RepoStatus",
+    "check_branch_name",
     "fleet_cache_dir",
     "fleet_status",
     "parse_shard",
@@ -320,7 +323,7 @@ def fleet_status(
     Repositories are fetched into the cache (cloned the first time) in parallel threads; one
     that cannot be reached is reported with the problem, never raised.
     """
-    cache = (cache_dir or fleet_cache_dir()).expanduser().absolute()
+    cache = _prepare_cache(cache_dir)
     _forget_templates()
     unique = _unique(repos)
     results: dict[str, RepoStatus] = {}
@@ -372,8 +375,8 @@ class FleetUpgrade:
                 that git refuses); per-repository problems are outcomes in the report.
         """
         started = time.monotonic()
-        _check_branch_name(self.branch, self.to)
-        cache = (self.cache_dir or fleet_cache_dir()).expanduser().absolute()
+        check_branch_name(self.branch, self.to)
+        cache = _prepare_cache(self.cache_dir)
         _forget_templates()
         unique = _unique(self.repos)
         jobs = [
@@ -469,7 +472,7 @@ class _Clone:
         if not text:
             return None
         try:
-            data = yaml.safe_load(text)
+            data = _yaml.safe_load(text)
         except yaml.YAMLError:
             return None
         return data if isinstance(data, dict) else None
@@ -913,8 +916,40 @@ def _latest(src: str) -> str:
 # --- small helpers -----------------------------------------------------------------------------
 
 
-def _check_branch_name(pattern: str, to: str | None) -> None:
-    sample = pattern.format(version=to or "v1.0.0") if "{version}" in pattern else pattern
+def _prepare_cache(cache_dir: Path | None) -> Path:
+    """The clone cache, created and writable, or one clear error before any work starts.
+
+    Raises:
+        DestinationError: the directory cannot be created or written (a read-only file system).
+    """
+    cache = (cache_dir or fleet_cache_dir()).expanduser().absolute()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache):
+            pass
+    except OSError as exc:
+        raise DestinationError(
+            f"cannot use {cache} as the fleet cache: {exc.strerror or exc}",
+            hint="pass --cache-dir with a writable directory",
+        ) from None
+    return cache
+
+
+def check_branch_name(pattern: str, to: str | None = None) -> None:
+    """Check an upgrade branch pattern: `{version}` is its only placeholder, git takes the name.
+
+    Raises:
+        DestinationError: the pattern has another placeholder or stray braces, or git refuses
+            the branch name it makes.
+    """
+    try:
+        sample = pattern.format(version=to or "v1.0.0")
+    except (KeyError, IndexError, ValueError):
+        raise DestinationError(
+            f"{pattern!r} is not a branch pattern: {{version}} is the only placeholder "
+            "(write other braces as {{ and }})",
+            hint="pass --branch with a name like scaffold/{version}",
+        ) from None
     proc = subprocess.run(
         ["git", "check-ref-format", "--branch", sample], capture_output=True, check=False
     )

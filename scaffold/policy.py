@@ -11,6 +11,7 @@ identifiers), so the checks here are also what keeps generated code compilable.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +21,15 @@ from typing import Any
 
 import yaml
 
+from scaffold import _yaml
 from scaffold.errors import PolicyError, PolicyProblem
+from scaffold.names import (
+    NAME_PROBES,
+    backtracking_problem,
+    doc_text_problem,
+    module_path_problem,
+)
+from scaffold.template_names import TemplateNames, read_template_names
 
 __all__ = ["POLICY_FILE", "Policy", "load_policy", "parse_policy", "validate_policy"]
 
@@ -61,8 +70,8 @@ _LOG_KEYS = {
     "span_id_key": "span_id",
     "trace_flags_key": "trace_flags",
 }
-# Text that lands in a generated string literal or `//` comment.
-_UNSAFE_TEXT = re.compile(r"[\"\\`\x00-\x1f\x7f]")
+# Every pattern above is matched against the whole value (`fullmatch`): with `match` or
+# `search`, `$` also matches before a trailing newline, which then lands in generated code.
 
 
 @dataclass(frozen=True)
@@ -75,6 +84,9 @@ class Policy:
 
     raw: Mapping[str, Any]
     path: Path
+    names: TemplateNames = dataclasses.field(
+        default_factory=TemplateNames, compare=False, repr=False
+    )
 
     @property
     def org_name(self) -> str:
@@ -83,7 +95,7 @@ class Policy:
 
     @property
     def name_pattern(self) -> re.Pattern[str]:
-        """The compiled service-name rule."""
+        """The compiled service-name rule; match names with `fullmatch`."""
         return re.compile(self.raw["service"]["name_pattern"])
 
     @property
@@ -111,6 +123,9 @@ class Policy:
 def load_policy(path: Path | str) -> Policy:
     """Read and validate a policy file.
 
+    A policy inside a template set (beside its copier.yml) is also checked against the names
+    that set's code declares (`scaffold.template_names`), and carries them for the answers.
+
     Raises:
         PolicyError: the file is missing, is not YAML, or breaks a rule; the error lists every
             problem with the field it is in and how to fix it.
@@ -131,17 +146,33 @@ def load_policy(path: Path | str) -> Policy:
                 )
             ],
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise PolicyError(
-            path, [PolicyProblem("file", f"cannot be read ({exc})", "check the file")]
-        ) from exc
-    return parse_policy(text, path)
+            path,
+            [
+                PolicyProblem(
+                    "file", f"is not UTF-8 text (byte {exc.start})", "save it encoded as UTF-8"
+                )
+            ],
+        ) from None
+    except OSError as exc:
+        raise PolicyError(
+            path, [PolicyProblem("file", f"cannot be read ({exc.strerror})", "check the file")]
+        ) from None
+    templates = path.parent if (path.parent / "copier.yml").is_file() else None
+    return parse_policy(text, path, templates=templates)
 
 
-def parse_policy(text: str, path: Path | str = POLICY_FILE) -> Policy:
-    """Parse and validate policy YAML text; see `load_policy`."""
+def parse_policy(
+    text: str, path: Path | str = POLICY_FILE, *, templates: Path | None = None
+) -> Policy:
+    """Parse and validate policy YAML text; see `load_policy`.
+
+    `templates` is the template set the policy belongs to, if any: its attributes are then
+    also checked against the names the set's code declares.
+    """
     try:
-        raw = yaml.safe_load(text)
+        raw = _yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "file"
@@ -150,9 +181,12 @@ def parse_policy(text: str, path: Path | str = POLICY_FILE) -> Policy:
             path, [PolicyProblem(where, str(problem), "fix the YAML syntax")]
         ) from None
     problems = validate_policy(raw)
+    names = read_template_names(templates) if templates is not None else TemplateNames()
+    if not problems:
+        problems = names.attribute_problems(raw)
     if problems:
         raise PolicyError(path, problems)
-    return Policy(raw=raw, path=Path(path))
+    return Policy(raw=raw, path=Path(path), names=names)
 
 
 def validate_policy(raw: Any) -> list[PolicyProblem]:
@@ -238,7 +272,7 @@ class _Checker:
 
     def _text(self, field: str, pattern: re.Pattern[str], what: str) -> Any:
         value = self._value(field, str, what)
-        if value is not _MISSING and not pattern.match(value):
+        if value is not _MISSING and not pattern.fullmatch(value):
             self._add(field, f"{value!r} is not {what}", f"set it to {what}")
             return _MISSING
         return value
@@ -305,9 +339,17 @@ class _Checker:
             return
         self._text("org.name", _IDENT, "a lowercase identifier such as `acme`")
         self._text("org.namespace", _NAMESPACE, "a lowercase namespace such as `acme`")
-        self._text(
+        prefix = self._text(
             "org.module_prefix", _MODULE_PREFIX, "a Go module path prefix such as `github.com/acme`"
         )
+        if prefix is not _MISSING:
+            problem = module_path_problem(f"{prefix}/service")
+            if problem:
+                self._add(
+                    "org.module_prefix",
+                    f"{prefix!r} does not make Go module paths the go command accepts: it {problem}",
+                    "use a prefix such as `github.com/acme`",
+                )
         self._text("org.default_team", _TEAM, "a team name of lowercase letters, digits and dashes")
         self._text("org.default_owner", _OWNER, "a contact such as `platform@acme.example`")
 
@@ -331,14 +373,24 @@ class _Checker:
                         "must be anchored",
                         "start it with ^ and end it with $",
                     )
-                for bad in ("a/b", "a b", 'a"b', "A.."):
-                    if compiled.match(bad):
-                        self._add(
-                            "service.name_pattern",
-                            f"accepts {bad!r}, which cannot be a service name in generated code",
-                            "allow only lowercase letters, digits and dashes",
-                        )
-                        break
+                slow = backtracking_problem(pattern)
+                if slow:
+                    self._add(
+                        "service.name_pattern",
+                        f"{slow}; a name of a few dozen characters could hang `scaffold new`",
+                        "simplify the pattern",
+                    )
+                else:
+                    for bad in NAME_PROBES:
+                        if compiled.fullmatch(bad):
+                            self._add(
+                                "service.name_pattern",
+                                f"accepts {bad!r}, which is not safe as a directory, module "
+                                "path element or crate name",
+                                "allow only lowercase letters and digits separated by single "
+                                "dashes, like ^[a-z][a-z0-9]*(-[a-z0-9]+)*$",
+                            )
+                            break
         self._int("service.max_length", 3, 63)
 
     def _span_naming(self) -> None:
@@ -356,7 +408,7 @@ class _Checker:
                 "must contain {method}",
                 "use a pattern such as `{method} {route}`",
             )
-        elif "{" in rest or "}" in rest or _UNSAFE_TEXT.search(value):
+        elif "{" in rest or "}" in rest or doc_text_problem(value):
             self._add(
                 "span_naming.http_server",
                 f"{value!r} has an unknown placeholder or character",
@@ -376,7 +428,7 @@ class _Checker:
                 continue
             self._known(entry, f"{where}.", {"name": 1, "type": 1, "brief": 1})
             name = entry.get("name")
-            if not isinstance(name, str) or not _ATTRIBUTE_NAME.match(name):
+            if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
                 self._add(
                     f"{where}.name",
                     f"{name!r} is not a dotted lowercase attribute name",
@@ -409,15 +461,19 @@ class _Checker:
                     f"use one of: {', '.join(ATTRIBUTE_TYPES)}",
                 )
             brief = entry.get("brief")
-            if (
-                not isinstance(brief, str)
-                or not brief.strip()
-                or _UNSAFE_TEXT.search(brief)
-                or len(brief) > 200
-            ):
+            problem = (
+                "must be text"
+                if not isinstance(brief, str)
+                else "must not be empty"
+                if not brief.strip()
+                else f"is {len(brief)} characters long; use at most 200"
+                if len(brief) > 200
+                else doc_text_problem(brief)
+            )
+            if problem:
                 self._add(
                     f"{where}.brief",
-                    "must be one line of plain text (no quotes, backslashes or backticks, at most 200 characters)",
+                    f"{problem} (it is a doc comment in generated code: one line of plain text)",
                     "describe the attribute in one sentence",
                 )
         return names
@@ -427,7 +483,7 @@ class _Checker:
             return
         required = self._list(
             "resource.required",
-            item=lambda n: None if _ATTRIBUTE_NAME.match(n) else "is not an attribute name",
+            item=lambda n: None if _ATTRIBUTE_NAME.fullmatch(n) else "is not an attribute name",
         )
         for name in BUILTIN_RESOURCE_ATTRIBUTES:
             if required and name not in required:
@@ -455,7 +511,7 @@ class _Checker:
     def _environments_and_sampling(self) -> None:
         envs = self._list(
             "environments",
-            item=lambda e: None if _TEAM.match(e) else "is not a lowercase name",
+            item=lambda e: None if _TEAM.fullmatch(e) else "is not a lowercase name",
             min_items=1,
         )
         default = self._value("default_environment", str, "one of the environments")
@@ -551,9 +607,9 @@ class _Checker:
             return
         self._list(
             "http.untraced_routes",
-            item=lambda r: None if _ROUTE.match(r) else "is not a path like /healthz",
+            item=lambda r: None if _ROUTE.fullmatch(r) else "is not a path like /healthz",
         )
-        header = lambda h: None if _HEADER.match(h) else "is not a lowercase header name"  # noqa: E731
+        header = lambda h: None if _HEADER.fullmatch(h) else "is not a lowercase header name"  # noqa: E731
         captured = self._list("http.captured_request_headers", item=header)
         redacted = self._list("http.redacted_headers", item=header, min_items=1)
         for name in sorted(set(captured) & set(redacted)):
@@ -564,7 +620,7 @@ class _Checker:
             )
         self._list(
             "http.redacted_query_params",
-            item=lambda q: None if _QUERY_PARAM.match(q) else "is not a query parameter name",
+            item=lambda q: None if _QUERY_PARAM.fullmatch(q) else "is not a query parameter name",
         )
 
     def _logs(self) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import git
 import yaml
 
+from scaffold import _yaml
 from scaffold.errors import PolicyError, PolicyProblem, TemplateError
 from scaffold.policy import POLICY_FILE, Policy, load_policy, parse_policy
 from scaffold.source import git_reason
@@ -612,7 +613,7 @@ def policy_at_ref(repo: Path, ref: str, *, validate: bool = True) -> Policy:
     if validate:
         return parse_policy(text, label)
     try:
-        raw = yaml.safe_load(text)
+        raw = _yaml.safe_load(text)
     except yaml.YAMLError:
         raw = None
     return Policy(raw=raw if isinstance(raw, Mapping) else {}, path=Path(label))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,16 @@ import yaml
 from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
+from scaffold import _yaml
 from scaffold.errors import AnswerError
+from scaffold.names import (
+    GO_SKIPPED_DIRS,
+    RUST_KEYWORDS,
+    WINDOWS_RESERVED,
+    doc_text_problem,
+    module_path_problem,
+    service_name_problem,
+)
 from scaffold.policy import PROTOCOLS, Policy
 
 __all__ = [
@@ -41,148 +50,21 @@ __all__ = [
 LANGUAGES = ("go", "rust")
 BOUNDARIES = ("http_client", "grpc_server", "grpc_client", "database", "messaging")
 
-GO_KEYWORDS = frozenset(
-    [
-        "break",
-        "case",
-        "chan",
-        "const",
-        "continue",
-        "default",
-        "defer",
-        "else",
-        "fallthrough",
-        "for",
-        "func",
-        "go",
-        "goto",
-        "if",
-        "import",
-        "interface",
-        "map",
-        "package",
-        "range",
-        "return",
-        "select",
-        "struct",
-        "switch",
-        "type",
-        "var",
-    ]
-)
-RUST_KEYWORDS = frozenset(
-    [
-        "as",
-        "async",
-        "await",
-        "break",
-        "const",
-        "continue",
-        "crate",
-        "dyn",
-        "else",
-        "enum",
-        "extern",
-        "false",
-        "fn",
-        "for",
-        "if",
-        "impl",
-        "in",
-        "let",
-        "loop",
-        "match",
-        "mod",
-        "move",
-        "mut",
-        "pub",
-        "ref",
-        "return",
-        "self",
-        "static",
-        "struct",
-        "super",
-        "trait",
-        "true",
-        "type",
-        "unsafe",
-        "use",
-        "where",
-        "while",
-        "abstract",
-        "become",
-        "box",
-        "do",
-        "final",
-        "macro",
-        "override",
-        "priv",
-        "typeof",
-        "unsized",
-        "virtual",
-        "yield",
-        "try",
-        "gen",
-        "union",
-    ]
-)
-# Package names cargo refuses because they clash with the standard library or its tools.
-CARGO_RESERVED = frozenset(
-    ["std", "core", "alloc", "proc_macro", "test", "build", "deps", "examples", "incremental"]
-)
-
-_MODULE_ELEMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
-_MODULE_HOST = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)+$")
-_TEAM = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
-_OWNER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}$")
-_GO_PACKAGE_DIR = re.compile(r"^[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*$")
-_RUST_MODULE_DIR = re.compile(r"^src/([a-z][a-z0-9_]*)$")
+# Every pattern is matched against the whole answer (`fullmatch`): with `match` and `$`, a
+# trailing newline slips through and lands in generated code.
+_TEAM = re.compile(r"[a-z][a-z0-9-]{0,62}")
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,127}")
+_GO_PACKAGE_DIR = re.compile(r"[a-z][a-z0-9_]*(/[a-z][a-z0-9_]*)*")
+_RUST_MODULE_DIR = re.compile(r"src/([a-z][a-z0-9_]*)")
 # The default Rust module directory; the module is named after the last element.
 RUST_TELEMETRY_DIR = "src/telemetry"
 # Longest Rust module name: a longer one pushes the generated `use` lines past rustfmt's width.
 MAX_RUST_MODULE = 10
-# Names the Rust module cannot take: the crate's own files and directories under src/
-# (main.rs, lib.rs, app.rs, bin/), and the crates the generated code uses by name, which a
-# module of the same name would shadow where it is imported.
-RUST_TAKEN_MODULES = frozenset(
-    [
-        "main",
-        "lib",
-        "app",
-        "bin",
-        "std",
-        "core",
-        "alloc",
-        "proc_macro",
-        "axum",
-        "criterion",
-        "http",
-        "opentelemetry",
-        "opentelemetry_http",
-        "opentelemetry_otlp",
-        "opentelemetry_sdk",
-        "pin_project_lite",
-        "reqwest",
-        "serde_json",
-        "tokio",
-        "tonic",
-        "tonic_health",
-        "tower",
-        "tower_http",
-        "tracing",
-        "tracing_opentelemetry",
-        "tracing_subscriber",
-    ]
-)
 MAX_PACKAGE_DIR = 100
-_RATIO = re.compile(r"^(0(\.[0-9]{1,6})?|1(\.0{1,6})?|\.[0-9]{1,6})$")
-_WINDOWS_RESERVED = frozenset(
-    ["con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "lpt1", "lpt2", "lpt3"]
-)
-_UNSAFE_CHARS = frozenset('"\\`')
-# Unicode categories that never belong in a one-line description: controls, format characters
-# (bidi overrides make rustc refuse the file), separators of lines and paragraphs, unassigned.
-_UNSAFE_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"))
+MAX_MODULE_PATH = 200
+# A sampling ratio: a decimal from 0 to 1 with at most MAX_RATIO_DECIMALS decimals.
+MAX_RATIO_DECIMALS = 15
+_RATIO = re.compile(r"(0?\.[0-9]+|0|1(\.0*)?|0\.)")
 MAX_DESCRIPTION = 120
 
 
@@ -234,23 +116,20 @@ def load_questions(config: Mapping[str, Any]) -> list[Question]:
     return [Question.from_config(k, v) for k, v in config.items() if not k.startswith("_")]
 
 
-def parse_data(items: list[str]) -> dict[str, Any]:
-    """Parse `--data KEY=VALUE` items; VALUE is taken as text unless it is a YAML list."""
-    data: dict[str, Any] = {}
+def parse_data(items: list[str]) -> dict[str, str]:
+    """Parse `--data KEY=VALUE` items into text answers.
+
+    A value stays text: `description=[beta] x` is a description. A question that takes a list
+    reads `[a, b]` or `a,b` from the text when the answer is validated.
+    """
+    data: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise AnswerError(
                 item, "is not KEY=VALUE; write it like --data module=example.com/team/svc"
             )
-        value = value.strip()
-        if value.startswith("["):
-            try:
-                data[key.strip()] = yaml.safe_load(value)
-            except yaml.YAMLError:
-                raise AnswerError(key, f"{value!r} is not a list; write it like [a, b]") from None
-        else:
-            data[key.strip()] = value
+        data[key.strip()] = value.strip()
     return data
 
 
@@ -258,10 +137,18 @@ def load_answers_file(path: Path | str) -> dict[str, Any]:
     """Read answers from a YAML file (a plain mapping or a copier answers file)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = _yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AnswerError("--data-file", f"{path} not found; check the path") from None
-    except (OSError, yaml.YAMLError) as exc:
+    except UnicodeDecodeError as exc:
+        raise AnswerError(
+            "--data-file", f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
+        ) from None
+    except _yaml.YAMLLimitError as exc:
+        raise AnswerError("--data-file", f"{path} {exc.problem}") from None
+    except OSError as exc:
+        raise AnswerError("--data-file", f"cannot read {path} ({exc.strerror}); check it") from None
+    except yaml.YAMLError as exc:
         raise AnswerError(
             "--data-file", f"{path} is not readable YAML ({exc.__class__.__name__}); fix it"
         ) from None
@@ -302,7 +189,7 @@ def resolve_answers(
         choices = _choices(env, question.choices, context)
         default = _render(env, question.default, context)
         if question.multiselect and isinstance(default, str):
-            default = yaml.safe_load(default) if default.strip() else []
+            default = _yaml.safe_load(default) if default.strip() else []
 
         def check(value: Any, q: Question = question, c: Any = choices) -> Any:
             return validate_answer(q, value, policy, answers, c)
@@ -368,23 +255,20 @@ def validate_answer(
 def _service_name(name: str, raw: Any, policy: Policy, _: Mapping[str, Any]) -> str:
     value = _text(name, raw)
     limit = policy.max_name_length
+    # The length bound comes first: it also bounds the time the org's pattern can take.
     if len(value) > limit:
         raise AnswerError(
             name, f"{value[:20]!r}... is {len(value)} characters; use at most {limit}"
         )
-    if not policy.name_pattern.match(value):
+    if not policy.name_pattern.fullmatch(value):
         raise AnswerError(
             name,
             f"{value!r} does not match the org rule {policy.name_pattern.pattern}; "
             "use lowercase letters, digits and single dashes, like payments-api",
         )
-    snake = value.replace("-", "_")
-    if value in GO_KEYWORDS or snake in RUST_KEYWORDS or snake in CARGO_RESERVED:
-        raise AnswerError(
-            name, f"{value!r} is a reserved word in Go, Rust or cargo; pick another name"
-        )
-    if value in _WINDOWS_RESERVED:
-        raise AnswerError(name, f"{value!r} is a reserved file name on Windows; pick another name")
+    problem = service_name_problem(value)
+    if problem:
+        raise AnswerError(name, f"{value!r} {problem}")
     return value
 
 
@@ -398,28 +282,21 @@ def _language(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
 def _module(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     value = _text(name, raw)
     hint = "use a Go module path like github.com/acme/payments-api"
-    if len(value) > 200 or value != value.strip() or not value:
-        raise AnswerError(name, f"{value[:40]!r} is not a Go module path; {hint}")
-    elements = value.split("/")
-    if not _MODULE_HOST.match(elements[0]):
+    if len(value) > MAX_MODULE_PATH:
         raise AnswerError(
-            name, f"{value!r} must start with a lowercase domain such as github.com; {hint}"
+            name,
+            f"{value[:40]!r}... is not a Go module path: it is over {MAX_MODULE_PATH} characters; {hint}",
         )
-    for element in elements[1:]:
-        if (
-            not _MODULE_ELEMENT.match(element)
-            or element.startswith(".")
-            or element.endswith(".")
-            or element.split(".")[0].lower() in _WINDOWS_RESERVED
-        ):
-            raise AnswerError(name, f"{value!r} has an invalid path element {element!r}; {hint}")
+    problem = module_path_problem(value)
+    if problem:
+        raise AnswerError(name, f"{value!r} is not a Go module path: it {problem}; {hint}")
     return value
 
 
-def _telemetry_dir(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) -> str:
+def _telemetry_dir(name: str, raw: Any, policy: Policy, answers: Mapping[str, Any]) -> str:
     value = _text(name, raw)
     if answers.get("language") == "rust":
-        found = _RUST_MODULE_DIR.match(value)
+        found = _RUST_MODULE_DIR.fullmatch(value)
         module = found.group(1) if found else ""
         if not found or module in RUST_KEYWORDS or len(module) > MAX_RUST_MODULE:
             raise AnswerError(
@@ -429,8 +306,12 @@ def _telemetry_dir(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) 
                 f"keyword, like {RUST_TELEMETRY_DIR} or src/otel",
             )
         crate = str(answers.get("service_name") or "").replace("-", "_")
-        if module in RUST_TAKEN_MODULES or module == crate:
-            what = "the crate's own name" if module == crate else "a file or crate the service uses"
+        if module in policy.names.rust_taken or module == crate:
+            what = (
+                "the crate's own name"
+                if module == crate
+                else "a name the generated Rust code declares or imports"
+            )
             raise AnswerError(
                 name,
                 f"{value!r} is taken: {module} is {what}; pick another name, like "
@@ -439,27 +320,28 @@ def _telemetry_dir(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) 
         return value
     parts = value.split("/")
     hint = "use a relative path of lowercase identifiers like internal/telemetry or pkg/otel"
-    if len(value) > MAX_PACKAGE_DIR or not _GO_PACKAGE_DIR.match(value):
+    if len(value) > MAX_PACKAGE_DIR or not _GO_PACKAGE_DIR.fullmatch(value):
         raise AnswerError(name, f"{value[:40]!r} is not a Go package directory; {hint}")
     if parts[0] == "cmd":
         raise AnswerError(
             name, f"{value!r} is under cmd/, which holds the service's main package; {hint}"
         )
     for part in parts:
-        if part in ("vendor", "testdata"):
+        if part in GO_SKIPPED_DIRS:
             raise AnswerError(name, f"{value!r}: the go tool skips {part} directories; {hint}")
-        if part in _WINDOWS_RESERVED:
+        if part in WINDOWS_RESERVED:
             raise AnswerError(name, f"{value!r}: {part} is a reserved file name on Windows; {hint}")
     return value
 
 
 def _description(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+    # A doc comment line in both languages, the crate description and the README's first line.
     return _one_line(name, value, MAX_DESCRIPTION)
 
 
 def _team(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     value = _text(name, raw)
-    if not _TEAM.match(value):
+    if not _TEAM.fullmatch(value):
         raise AnswerError(
             name, f"{value[:40]!r} is not a team name; use lowercase letters, digits and dashes"
         )
@@ -468,7 +350,7 @@ def _team(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
 
 def _owner(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     value = _text(name, raw)
-    if not _OWNER.match(value):
+    if not _OWNER.fullmatch(value):
         raise AnswerError(
             name,
             f"{value[:40]!r} is not a contact; use letters, digits and . _ + @ - (like team@acme.example)",
@@ -499,22 +381,26 @@ def _boundaries(name: str, value: Any, _p: Policy, _a: Mapping[str, Any]) -> lis
 def _sampling_ratio(name: str, value: Any, policy: Policy, answers: Mapping[str, Any]) -> str:
     if value is None:
         return ""
-    text = str(value).strip()
+    text = _decimal(value) if isinstance(value, float) else str(value).strip(" ")
     if not text:
         return ""
     low, high = policy.ratio_range
-    bounds = f"a number from {low:g} to {high:g}, or empty to follow the org policy"
-    if not _RATIO.match(text):
+    bounds = f"a number from {_decimal(low)} to {_decimal(high)}, or empty to follow the org policy"
+    if not _RATIO.fullmatch(text):
         raise AnswerError(name, f"{text[:20]!r} is not {bounds}")
-    ratio = float(text)
-    if not low <= ratio <= high:
-        raise AnswerError(name, f"{ratio:g} is outside the org range; use {bounds}")
-    normal = f"{ratio:.6f}".rstrip("0").rstrip(".")
+    decimals = len(text.partition(".")[2].rstrip("0"))
+    if decimals > MAX_RATIO_DECIMALS:
+        raise AnswerError(
+            name, f"{text[:20]!r} has {decimals} decimals; use at most {MAX_RATIO_DECIMALS}"
+        )
+    exact = Decimal(text)
+    if not Decimal(repr(low)) <= exact <= Decimal(repr(high)):
+        raise AnswerError(name, f"{text} is outside the org range; use {bounds}")
     env = answers.get("environment")
     # Choosing exactly the org default is not an override: keep following the policy.
-    if isinstance(env, str) and ratio == policy.sampling_ratio(env):
+    if isinstance(env, str) and exact == Decimal(repr(policy.sampling_ratio(env))):
         return ""
-    return "0" if normal == "" else normal
+    return _decimal(exact)
 
 
 def _protocol(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
@@ -552,25 +438,29 @@ def _text(name: str, value: Any) -> str:
 
 
 def _one_line(name: str, raw: Any, limit: int) -> str:
-    value = _text(name, raw)
+    """Text for a doc comment or string literal: one line, surrounding spaces dropped."""
+    value = _text(name, raw).strip(" ")
     if not value.strip():
         raise AnswerError(name, "must not be empty")
     if len(value) > limit:
         raise AnswerError(name, f"is {len(value)} characters; use at most {limit}")
-    for char in value:
-        if char in _UNSAFE_CHARS:
-            raise AnswerError(name, f"must not contain {char!r}; use plain text on one line")
-        if unicodedata.category(char) in _UNSAFE_CATEGORIES:
-            raise AnswerError(
-                name,
-                f"must not contain the control character U+{ord(char):04X}; use plain text on one line",
-            )
+    problem = doc_text_problem(value)
+    if problem:
+        raise AnswerError(name, problem)
     return value
+
+
+def _decimal(value: float | Decimal) -> str:
+    """A number written out without an exponent: 1e-07 -> 0.0000001, 0.50 -> 0.5."""
+    text = format(Decimal(repr(value)) if isinstance(value, float) else value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _as_list(name: str, value: Any) -> list[str]:
     if isinstance(value, str):
-        value = [v.strip() for v in value.strip("[]").split(",") if v.strip()]
+        # `[a, b]` from --data, or `a,b`.
+        value = [v.strip() for v in value.strip().removeprefix("[").removesuffix("]").split(",")]
+        value = [v for v in value if v]
     if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
         raise AnswerError(name, "must be a list such as [grpc_server, database]")
     if len(set(value)) != len(value):
@@ -601,7 +491,7 @@ def _render(env: SandboxedEnvironment, value: Any, context: Mapping[str, Any]) -
 
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
-        return bool(yaml.safe_load(value)) if value.strip() else False
+        return bool(_yaml.safe_load(value)) if value.strip() else False
     return bool(value)
 
 
@@ -611,7 +501,7 @@ def _choices(
     if raw is None:
         return None
     if isinstance(raw, str):
-        raw = yaml.safe_load(_render(env, raw, context) or "[]")
+        raw = _yaml.safe_load(_render(env, raw, context) or "[]")
     if isinstance(raw, dict):
         return [(str(label), value) for label, value in raw.items()]
     if isinstance(raw, list):

@@ -2,18 +2,20 @@
 
 The flow: resolve the template source -> load and validate its policy -> settle every answer
 (flags, answers file, defaults, prompts) and validate it -> copier copy into a staging directory
-next to the destination -> git init and a first commit -> move the finished tree into place.
-Nothing appears at the destination unless every step succeeded.
+-> git init and a first commit -> move the finished tree into place. Nothing appears at the
+destination unless every step succeeded.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,23 +84,12 @@ class NewService:
             _check_crate_name(source.root, answers)
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
             _check_destination(dest)
-            created = _make_parents(dest.parent)
-            staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-            try:
-                out = staging / dest.name
-                _copy(source.url, source.ref, out, answers)
+            with _written(dest), _Staging.open(dest) as staging:
+                _copy(source.url, source.ref, staging.out, answers)
                 commit = None
                 if self.git_init:
-                    commit = commit_all(out, _first_commit_message(answers, source.ref))
-                if dest.exists():
-                    dest.rmdir()
-                out.rename(dest)
-            except BaseException:
-                if created is not None:
-                    shutil.rmtree(created, ignore_errors=True)
-                raise
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)
+                    commit = commit_all(staging.out, _first_commit_message(answers, source.ref))
+                staging.finish()
         return NewResult(
             dest=dest,
             answers=answers,
@@ -124,15 +115,111 @@ def _check_crate_name(root: Path, answers: Mapping[str, Any]) -> None:
 
 
 def _check_destination(dest: Path) -> None:
-    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+    if dest.is_symlink() and not dest.exists():
+        raise DestinationError(
+            f"{dest} is a symlink to {dest.readlink()}, which does not exist",
+            hint="remove the link, create its target, or choose another --dest",
+        )
+    try:
+        occupied = dest.exists() and (not dest.is_dir() or any(dest.iterdir()))
+    except OSError as exc:
+        raise DestinationError(
+            f"cannot look into {dest}: {exc.strerror}", hint="choose another --dest"
+        ) from None
+    if occupied:
         raise DestinationError(
             f"{dest} already exists and is not empty", hint="choose another --dest"
         )
-    existing = next(p for p in dest.parents if p.exists())
+    # An existing empty directory is rendered into, whatever it is (the current directory, a
+    # symlink's target, a mount point); otherwise its first existing parent is written to.
+    existing = next(p for p in (dest, *dest.parents) if p.exists())
     if not existing.is_dir():
         raise DestinationError(f"{existing} is a file", hint="choose another --dest")
     if not os.access(existing, os.W_OK):
         raise DestinationError(f"{existing} is not writable", hint="choose another --dest")
+
+
+@contextlib.contextmanager
+def _written(dest: Path) -> Iterator[None]:
+    """Report a failed write under the destination (a full disk, say) as one clear error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            hint = "free some space there, or choose another --dest"
+        else:
+            hint = "check the destination, or choose another --dest"
+        where = f" ({exc.filename})" if exc.filename else ""
+        raise DestinationError(
+            f"cannot write the service to {dest}: {exc.strerror or exc}{where}; nothing was left "
+            "behind",
+            hint=hint,
+        ) from None
+
+
+@dataclass
+class _Staging:
+    """Where a service is rendered before it appears, and how it gets to its destination.
+
+    A missing destination is staged in a hidden directory next to it and renamed into place,
+    so it appears whole. An existing empty directory is kept (it may be the current directory,
+    a symlink to a directory or a mount point, none of which can be replaced): the service is
+    staged in a hidden directory inside it, on the same file system, and its entries are moved
+    up. Whatever fails, what was created is removed again.
+    """
+
+    dest: Path
+    stage: Path
+    created: Path | None
+    moved: list[Path] = field(default_factory=list)
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, dest: Path) -> Iterator[_Staging]:
+        created = None
+        if dest.is_dir():
+            container = dest
+        else:
+            created = _make_parents(dest.parent)
+            container = dest.parent
+        try:
+            stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=container))
+        except BaseException:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+        staging = cls(dest=dest, stage=stage, created=created)
+        try:
+            yield staging
+        except BaseException:
+            staging.undo()
+            raise
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+    @property
+    def out(self) -> Path:
+        """The directory copier renders into."""
+        return self.stage / self.dest.name
+
+    def finish(self) -> None:
+        """Move the rendered tree to the destination."""
+        if self.stage.parent != self.dest:
+            self.out.rename(self.dest)
+            return
+        for entry in sorted(self.out.iterdir()):
+            target = self.dest / entry.name
+            entry.rename(target)
+            self.moved.append(target)
+
+    def undo(self) -> None:
+        for path in self.moved:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if self.created is not None:
+            shutil.rmtree(self.created, ignore_errors=True)
 
 
 def _make_parents(parent: Path) -> Path | None:
@@ -197,8 +284,11 @@ def _first_commit_message(answers: Mapping[str, Any], ref: str | None) -> str:
 
 
 def _next_steps(dest: Path, answers: Mapping[str, Any]) -> list[str]:
-    cwd = Path.cwd()
-    where = dest.relative_to(cwd) if dest.is_relative_to(cwd) else dest
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the current directory was removed
+        cwd = Path("/")
+    where = dest.relative_to(cwd) if dest != cwd and dest.is_relative_to(cwd) else dest
     steps = [f"cd {where}"]
     if answers.get("language") == "rust":
         steps += ["cargo test", "cargo run"]

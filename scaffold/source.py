@@ -19,6 +19,7 @@ import git
 import yaml
 from packaging.version import InvalidVersion, Version
 
+from scaffold import _yaml
 from scaffold.errors import TemplateError
 from scaffold.policy import POLICY_FILE, Policy, load_policy
 
@@ -26,6 +27,7 @@ __all__ = [
     "COPIER_FILE",
     "TemplateSource",
     "bundled_templates",
+    "check_source",
     "latest_version",
     "latest_version_tag",
     "open_source",
@@ -34,6 +36,9 @@ __all__ = [
 COPIER_FILE = "copier.yml"
 
 _REMOTE = re.compile(r"^(\w+://|git@)|\.git$")
+# git's `<transport>::<address>` syntax hands the address to a remote helper; `ext::` runs it
+# as a command. A template source is a path or a URL, never that.
+_TRANSPORT_HELPER = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 
 
 def bundled_templates() -> Path:
@@ -95,6 +100,7 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
             yield TemplateSource(url=bundled.url, ref=bundled.ref, root=bundled.templates)
             return
         src, recorded = str(bundled.path), bundled.url
+    check_source(src)
     local = Path(src).expanduser()
     is_remote = bool(_REMOTE.search(src)) and not local.is_dir()
     if not is_remote and not local.is_dir():
@@ -116,6 +122,11 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
         checkout = Path(tmp) / "template"
         try:
             repo = git.Repo.clone_from(url.removeprefix("git+"), checkout, no_checkout=True)
+        except (git.exc.UnsafeProtocolError, git.exc.UnsafeOptionError):
+            raise TemplateError(
+                f"template {src!r} is not a path or URL git may clone",
+                hint="pass --template with a path, an https:// or ssh:// URL, or user@host:path",
+            ) from None
         except git.GitCommandError as exc:
             raise TemplateError(
                 f"cannot reach template {src!r}: {git_reason(exc)}",
@@ -136,6 +147,20 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
         resolved = chosen if ref or chosen != "HEAD" else repo.head.commit.hexsha
         yield TemplateSource(url=recorded or url, ref=resolved, root=checkout)
         repo.close()
+
+
+def check_source(src: str) -> None:
+    """Refuse a template source that git would run as a command or read as an option.
+
+    Raises:
+        TemplateError: `src` starts with a dash or uses git's `<transport>::` syntax.
+    """
+    if src.startswith("-") or _TRANSPORT_HELPER.match(src):
+        raise TemplateError(
+            f"template {src!r} is not a path or URL git may clone (the <transport>:: form runs "
+            "a command)",
+            hint="pass --template with a path, an https:// or ssh:// URL, or user@host:path",
+        )
 
 
 def latest_version_tag(repo: git.Repo) -> str | None:
@@ -160,26 +185,34 @@ def load_copier_config(path: Path) -> dict[str, Any]:
     """Read a copier.yml, resolving `!include` relative to its directory like copier does."""
     root = path.parent.resolve()
 
-    class _Loader(yaml.SafeLoader):
+    class _Loader(_yaml.BoundedLoader):
         pass
 
     def _include(loader: yaml.SafeLoader, node: yaml.Node) -> list[Any]:
         pattern = str(loader.construct_scalar(node))  # type: ignore[arg-type]
         docs: list[Any] = []
         for included in sorted(root.glob(pattern)):
-            docs.extend(d for d in yaml.safe_load_all(included.read_text(encoding="utf-8")) if d)
+            docs.extend(d for d in _yaml.safe_load_all(included.read_text(encoding="utf-8")) if d)
         return docs
 
     _Loader.add_constructor("!include", _include)
     try:
-        docs = [d for d in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader) if d]
+        text = path.read_text(encoding="utf-8")
+        docs = [d for d in _yaml.safe_load_all(text, _Loader) if d]
     except FileNotFoundError:
         raise TemplateError(
             f"{path} not found", hint="point --template at the root of a template set"
         ) from None
-    except yaml.YAMLError as exc:
+    except UnicodeDecodeError as exc:
         raise TemplateError(
-            f"{path} is not valid YAML ({exc})", hint="fix the template's copier.yml"
+            f"{path} (or a file it includes) is not UTF-8 text (byte {exc.start})",
+            hint="save the template's files encoded as UTF-8",
+        ) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or exc
+        raise TemplateError(
+            f"{path} is not valid YAML ({' '.join(str(problem).split())})",
+            hint="fix the template's copier.yml",
         ) from None
     merged: dict[str, Any] = {}
     for doc in docs:

@@ -38,7 +38,7 @@ from copier.errors import CopierError
 from packaging.version import InvalidVersion, Version
 from plumbum import ProcessExecutionError
 
-from scaffold import __version__
+from scaffold import __version__, _yaml
 from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
 from scaffold.errors import (
     AnswerError,
@@ -74,6 +74,8 @@ ChangeKind = Literal["added", "modified", "deleted", "conflict"]
 _REMOTE = re.compile(r"^(\w+://|git@|git\+|gh:|gl:)")
 _DESCRIBE = re.compile(r"^(?P<tag>.+)-(?P<distance>\d+)-g(?P<sha>[0-9a-f]+)$")
 _SHA = re.compile(r"^[0-9a-f]{7,40}$")
+# `git describe --tags` output, which copier records for a commit after a tag: v1.0.0-3-gabc1234.
+_DESCRIBED = re.compile(r"-g[0-9a-f]{7,40}$")
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
 # Never wait for a password prompt: a CI job or a fleet run would hang on it.
 _GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
@@ -390,7 +392,11 @@ def _read_answers(path: Path) -> dict[str, Any]:
             hint="pass the root directory of a service made by `scaffold new`",
         )
     try:
-        answers = yaml.safe_load(file.read_text(encoding="utf-8"))
+        answers = _yaml.safe_load(file.read_text(encoding="utf-8"))
+    except _yaml.YAMLLimitError as exc:
+        raise DestinationError(
+            f"{file} {exc.problem}", hint=f"restore it with `git checkout -- {ANSWERS_FILE}`"
+        ) from None
     except (yaml.YAMLError, UnicodeDecodeError):
         answers = None
     if not isinstance(answers, dict):
@@ -441,6 +447,7 @@ def _target(service: _Service, refs: TemplateRefs, to: str | None) -> str:
     latest = latest_version(refs.tags)
     if latest is None:
         raise _no_tags(service)
+    _check_current(service, refs)
     target = to or latest
     if target not in refs.names and not _SHA.match(target):
         known = ", ".join(_newest(refs.tags, 3))
@@ -455,6 +462,28 @@ def _target(service: _Service, refs: TemplateRefs, to: str | None) -> str:
             hint="to undo an update, `git revert` the commit that took it",
         )
     return target
+
+
+def _check_current(service: _Service, refs: TemplateRefs) -> None:
+    """The version the service records must still exist: the update renders it to diff against.
+
+    A commit (a hash, or `git describe` output ending in -gHASH) cannot be checked against the
+    source's ref names and is left to copier.
+
+    Raises:
+        TemplateError: the source no longer has the recorded tag (it was deleted or renamed).
+    """
+    current = service.commit
+    if current in refs.names or _SHA.match(current) or _DESCRIBED.search(current):
+        return
+    known = ", ".join(_newest(refs.tags, 3)) or "none"
+    raise TemplateError(
+        f"{service.path} records template version {current!r} (_commit in {ANSWERS_FILE}), but "
+        f"{service.src} has no such tag any more, so the update has nothing to diff against "
+        f"(latest tags: {known})",
+        hint=f"restore the tag {current} in the template repository, or set _commit to the "
+        "commit hash it pointed to and commit",
+    )
 
 
 def _check_release(service: _Service, target: str) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -158,7 +159,72 @@ BROKEN: list[tuple[str, Callable[[Raw], None], str, str]] = [
         "name pattern too loose",
         _set("service.name_pattern", "^.+$"),
         "service.name_pattern",
-        "cannot be a service name",
+        "not safe as a directory",
+    ),
+    # Path-unsafe names a pattern must not admit: `cmd/../main.go` lands at the project root.
+    *[
+        (
+            f"name pattern admits {probe!r}",
+            _set("service.name_pattern", pattern),
+            "service.name_pattern",
+            f"accepts {probe!r}",
+        )
+        for pattern, probe in [
+            ("^[a-z.]+$", "."),
+            ("^([a-z]+|[.][.])$", ".."),
+            ("^[a-z\\\\]+$", "\\"),
+            ("^[a-z{}]+$", "{"),
+            ("^[a-z~]+$", "~"),
+            ("^[a-z~0-9]+$", "~"),
+            ("^[a-z0-9-]+$", "-a"),
+            ("^[a-z0-9]+$", "1a"),
+        ]
+    ],
+    # Patterns that backtrack exponentially would hang `scaffold new` on a near-miss.
+    *[
+        (
+            f"name pattern backtracks {pattern}",
+            _set("service.name_pattern", pattern),
+            "service.name_pattern",
+            "backtracks exponentially",
+        )
+        for pattern in ("^(a+)+$", "^([a-z]+-?)+$", "^(\\w+\\s?)*$", "^(aa|a)+$", "^(a?a)+$")
+    ],
+    (
+        "name pattern backreference",
+        _set("service.name_pattern", "^([a-z])\\1$"),
+        "service.name_pattern",
+        "backreference",
+    ),
+    (
+        "module prefix go refuses",
+        _set("org.module_prefix", "example.com/abc~1"),
+        "org.module_prefix",
+        "Windows short name",
+    ),
+    (
+        "attribute brief fence",
+        _set("attributes", [{"name": "acme.team", "type": "string", "brief": "see ~~~ below"}]),
+        "attributes[0].brief",
+        "~~~",
+    ),
+    (
+        "attribute brief bidi",
+        _set("attributes", [{"name": "acme.team", "type": "string", "brief": "abc \u202e cba"}]),
+        "attributes[0].brief",
+        "U+202E",
+    ),
+    (
+        "attribute brief indented",
+        _set("attributes", [{"name": "acme.team", "type": "string", "brief": "    code()"}]),
+        "attributes[0].brief",
+        "start or end with spaces",
+    ),
+    (
+        "span name bidi",
+        _set("span_naming.http_server", "{method} \u2067{route}"),
+        "span_naming.http_server",
+        "unknown placeholder or character",
     ),
     (
         "name pattern invalid",
@@ -302,3 +368,119 @@ def test_cli_policy_validate_lists_every_problem(raw: Raw, tmp_path: Path) -> No
     assert "2 problem(s)" in result.output
     assert "sampling.ratio: 3 is out of range" in result.output
     assert "http.untraced_routes[0]" in result.output
+
+
+def _string_fields(node: Any, path: str = "") -> list[tuple[str, list[str | int]]]:
+    """Every string of a policy with its field name and the keys that lead to it."""
+    found: list[tuple[str, list[str | int]]] = []
+
+    def walk(value: Any, field: str, keys: list[str | int]) -> None:
+        if isinstance(value, str):
+            found.append((field, keys))
+        elif isinstance(value, dict):
+            for key, child in value.items():
+                walk(child, f"{field}.{key}" if field else str(key), [*keys, key])
+        elif isinstance(value, list):
+            for index, child in enumerate(value):
+                walk(child, f"{field}[{index}]", [*keys, index])
+
+    walk(node, path, [])
+    return found
+
+
+def test_a_trailing_newline_is_refused_in_every_policy_string(raw: Raw) -> None:
+    """`$` matches before a final newline: every string is matched whole, or it lands in code."""
+    fields = [(f, k) for f, k in _string_fields(raw) if not f.startswith("verify.")]
+    assert len(fields) > 40
+    named = {f for f, _ in fields}
+    for expected in (
+        "attributes[2].name",
+        "http.redacted_headers[0]",
+        "http.untraced_routes[0]",
+        "exporter.endpoints.grpc",
+        "runtime.admin_path",
+        "logs.trace_id_key",
+        "org.namespace",
+        "http.redacted_query_params[0]",
+        "http.captured_request_headers[0]",
+    ):
+        assert expected in named
+    accepted = []
+    for field, keys in fields:
+        broken = copy.deepcopy(raw)
+        node: Any = broken
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] += "\n"
+        if not validate_policy(broken):
+            accepted.append(field)
+    assert accepted == [], f"a trailing newline passes in {accepted}"
+
+
+def _with_attributes(raw: Raw, *names: str) -> str:
+    raw["attributes"] += [{"name": n, "type": "string", "brief": "An attribute."} for n in names]
+    return yaml.safe_dump(raw)
+
+
+@pytest.mark.parametrize(
+    ("names", "words"),
+    [
+        # NewLogger is a function of the generated Go package.
+        (["new.logger"], "'new.logger' becomes the Go name NewLogger, which the generated code"),
+        (["scope.name"], "becomes the Go name ScopeName, which the generated code"),
+        (["new.client"], "becomes the Go name NewClient, which the generated code"),
+        # acme.team already makes AcmeTeamKey, its key constant.
+        (["acme.team_key"], "'acme.team_key' becomes the Go name AcmeTeamKey, as 'acme.team'"),
+    ],
+)
+def test_attribute_names_that_collide_with_generated_code_are_refused(
+    raw: Raw, templates: Path, names: list[str], words: str
+) -> None:
+    text = _with_attributes(raw, *names)
+    assert validate_policy(yaml.safe_load(text)) == []  # only the templates can tell
+    with pytest.raises(PolicyError) as info:
+        parse_policy(text, templates / "policy.yml", templates=templates)
+    assert words in str(info.value), str(info.value)
+    assert info.value.problems[0].field.startswith("attributes[")
+
+
+def test_attribute_collisions_are_read_from_the_templates_not_a_list(
+    raw: Raw, templates: Path, tmp_path: Path
+) -> None:
+    """A template that declares a new name is covered the moment it declares it."""
+    shutil.copytree(templates, tmp_path / "t")
+    package = tmp_path / "t" / "go" / "{{ telemetry_dir }}"
+    (package / "extra.go.jinja").write_text(
+        "package telemetry\n\n// AcmeTenantID is new.\nfunc AcmeTenantID() {}\n", encoding="utf-8"
+    )
+    text = yaml.safe_dump(raw)
+    parse_policy(text, templates=templates)
+    with pytest.raises(PolicyError, match="becomes the Go name AcmeTenantID, which"):
+        load_policy(tmp_path / "t")
+    # A name declared only in the test package is another scope.
+    (package / "extra.go.jinja").write_text(
+        "package telemetry_test\n\nfunc AcmeTenantID() {}\n", encoding="utf-8"
+    )
+    load_policy(tmp_path / "t")
+
+
+def test_policy_yaml_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 10):
+        prev, name = chr(96 + i), chr(97 + i)
+        levels.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    path = tmp_path / "policy.yml"
+    path.write_text("\n".join(levels) + "\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match="expands to more than"):
+        load_policy(path)
+    path.write_text("a: " + "x" * 1_000_001, encoding="utf-8")
+    with pytest.raises(PolicyError, match="characters long"):
+        load_policy(path)
+
+
+def test_policy_that_is_not_utf8_is_one_clear_problem(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yml"
+    path.write_bytes("org:\n  name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(PolicyError, match="not UTF-8") as info:
+        load_policy(path)
+    assert "\n" not in str(info.value)

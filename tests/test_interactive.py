@@ -57,7 +57,7 @@ def test_interactive_new_asks_validates_and_renders(tmp_path: Path) -> None:
     answer(child, "Owner contact", ENTER)
     answer(child, "Deployment environment", DOWN + DOWN + ENTER)  # prod
     answer(child, "Boundaries to instrument", DOWN + SPACE + ENTER)  # add gRPC server
-    answer(child, r"follow the org policy \(0.1 in prod\)", "0.05" + ENTER)
+    answer(child, r"follow the org policy \(1.0 in prod\)", "0.05" + ENTER)
     answer(child, "Default OTLP protocol", ENTER)
     child.expect("Created orders \\(rust\\)")
     child.expect(pexpect.EOF)

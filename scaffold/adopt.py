@@ -34,6 +34,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from scaffold import _git
 from scaffold._git import GitFailed
+from scaffold._signals import deferred
 from scaffold.errors import (
     AnswerError,
     DestinationError,
@@ -200,7 +201,8 @@ class Adopt:
                 else:
                     deps, notes = _rust_dependencies(path, scratch, undo)
             except BaseException:
-                undo.rollback()
+                with deferred():
+                    undo.rollback()
                 raise
         if language == "rust" and (path / "src" / "lib.rs").is_file():
             crate = str(rendered.answers["service_name"]).replace("-", "_")

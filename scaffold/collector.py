@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from scaffold._signals import deferred
 from scaffold.errors import CollectorError
 from scaffold.policy import Policy
 
@@ -121,8 +122,9 @@ def write_text_atomic(path: Path, text: str) -> None:
         )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+        with deferred():  # an interrupt waits: no temporary file is left behind
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CollectorError(

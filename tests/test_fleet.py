@@ -764,3 +764,42 @@ def test_a_repository_that_never_answers_fails_alone_and_quickly(
         # The good repository is reported as soon as it is done, before the dead one.
         progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
         assert good.location in progress[0] and dead in progress[1], progress
+
+
+def test_an_interrupted_fleet_status_stops_its_git_commands(
+    tmp_path: Path, silent_server: int
+) -> None:
+    dead = [f"http://127.0.0.1:{silent_server}/acme/{name}.git" for name in ("a", "b")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "fleet", "status", *dead, "-j", "2", "--cache-dir", "c"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SCAFFOLD_GIT_STALL_TIMEOUT": "300"},
+    )
+    deadline = time.monotonic() + 60
+    while len(_running_with(f"127.0.0.1:{silent_server}")) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert _running_with(f"127.0.0.1:{silent_server}") == []
+
+
+def _running_with(text: str) -> list[int]:
+    """Processes whose command line holds `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found

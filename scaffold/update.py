@@ -256,16 +256,24 @@ class UpdateService:
         with tempfile.TemporaryDirectory(prefix="scaffold-update-") as tmp:
             try:
                 scratch = Scratch.of(service.top, service.pathspec, Path(tmp) / "service")
-            except GitFailed as exc:
+            except (GitFailed, OSError) as exc:
+                why = exc.reason if isinstance(exc, GitFailed) else exc.strerror
                 raise GitError(
-                    f"could not make a scratch copy of {service.path}: {exc.reason}",
+                    f"could not make a scratch copy of {service.path}: {why}",
                     hint="check free space in the temporary directory",
                 ) from None
             copy = replace(service, top=scratch.root, path=scratch.root)
             result, changes = _update(copy, target, Path(tmp) / "old")
             refuse_in_the_way(service.path, changes)
             if not self.pretend:
-                carry(scratch, service.top, service.path, changes)
+                try:
+                    carry(scratch, service.top, service.path, changes)
+                except OSError as exc:
+                    raise DestinationError(
+                        f"could not write the update into {service.path}: {exc.strerror}",
+                        hint="nothing was changed; free some space or fix the permissions, "
+                        "then update again",
+                    ) from None
         return replace(result, path=service.path, pretend=self.pretend, notes=notes)
 
 

@@ -945,3 +945,28 @@ def test_an_interrupted_update_puts_the_service_back_exactly(
     assert proc.stderr.strip().endswith("the step in progress was undone")
     assert _state(svc) == before
     assert list(temp.iterdir()) == [], "no temporary directory is left behind"
+
+
+def test_a_failure_while_writing_the_update_puts_everything_back(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from scaffold import _workspace
+
+    svc = world.copy(tmp_path / "svc")
+    (svc / ".env").write_text("SECRET=1\n", encoding="utf-8")
+    before = _state(svc)
+    real_put = _workspace._put
+    written: list[tuple[Any, ...]] = []
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_put(*args, **kwargs)
+        written.append(args)
+
+    monkeypatch.setattr(_workspace, "_put", disk_full)
+    with pytest.raises(DestinationError, match="No space left on device; nothing was changed"):
+        UpdateService(svc).run()
+    assert _state(svc) == before

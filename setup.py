@@ -46,9 +46,10 @@ def write_history(out: Path) -> None:
 def _build_history() -> Any:
     """`scaffold.bundled.build_history`, without importing the package (or its dependencies).
 
-    scaffold/__init__.py imports copier and more, which a build environment does not have;
-    bundled.py needs only scaffold/errors.py and the standard library. A stand-in `scaffold`
-    package that is just the source directory lets both load, and is removed afterwards.
+    scaffold/__init__.py imports copier and more on use, which a build environment does not have;
+    bundled.py needs only scaffold/errors.py, scaffold/_git.py and the standard library. A
+    stand-in `scaffold` package that is just the source directory lets them load, and is removed
+    afterwards.
     """
     own = [name for name in sys.modules if name == "scaffold" or name.startswith("scaffold.")]
     saved = {name: sys.modules.pop(name) for name in own}

@@ -28,11 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import git
 import tomlkit
 from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
+from scaffold import _git
+from scaffold._git import GitFailed
+from scaffold._signals import deferred
 from scaffold.errors import (
     AnswerError,
     DestinationError,
@@ -60,7 +62,6 @@ _MANIFESTS: Mapping[str, tuple[str, ...]] = {
 _DEP_TABLES = ("dependencies", "dev-dependencies")
 _MODULE_LINE = re.compile(r"^\s*module\s+(\"[^\"]+\"|`[^`]+`|\S+)", re.M)
 _MAJOR_SUFFIX = re.compile(r"^v\d+$")
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class Adopt:
             raise DestinationError(
                 f"{path} is not a directory", hint="pass the root of a Go module or Cargo crate"
             )
-        _refuse_unusable_repo(path)
+        top = _refuse_unusable_repo(path)
         if (path / ANSWERS_FILE).exists():
             raise DestinationError(
                 f"{path} already has {ANSWERS_FILE}: it was made or adopted from a template",
@@ -184,6 +185,7 @@ class Adopt:
                     hint="adopt never overwrites a file; move or remove them, commit, and retry",
                 )
             _refuse_foreign_package(path, package_dir, language)
+            _refuse_outside(path, top, [*files, *_MANIFESTS[language]])
             if language == "go":
                 _require_go()
             else:
@@ -199,7 +201,8 @@ class Adopt:
                 else:
                     deps, notes = _rust_dependencies(path, scratch, undo)
             except BaseException:
-                undo.rollback()
+                with deferred():
+                    undo.rollback()
                 raise
         if language == "rust" and (path / "src" / "lib.rs").is_file():
             crate = str(rendered.answers["service_name"]).replace("-", "_")
@@ -315,29 +318,46 @@ def _merge_answers(
 # -- git ---------------------------------------------------------------------------------------
 
 
-def _refuse_unusable_repo(path: Path) -> None:
+def _refuse_unusable_repo(path: Path) -> Path:
+    """Refuse a project outside git, without commits, or with uncommitted changes; return its top."""
     try:
-        top = Path(_git(path, "rev-parse", "--show-toplevel").strip())
-    except git.GitCommandError:
+        top = Path(_git.run(path, "rev-parse", "--show-toplevel").strip())
+    except GitFailed:
         raise GitError(
             f"{path} is not in a git repository; adopt needs a clean tree to show its change "
             "and to update later",
             hint="run `git init && git add -A && git commit -m 'Import project'` first",
         ) from None
-    try:
-        _git(top, "rev-parse", "--verify", "--quiet", "HEAD")
-    except git.GitCommandError:
+    if not _git.ok(top, "rev-parse", "--verify", "--quiet", "HEAD"):
         raise GitError(
             f"the git repository at {top} has no commits yet", hint="commit the project first"
-        ) from None
-    status = _git(path, "status", "--porcelain", "-z", "--", ".")
+        )
+    status = _git.run(path, "status", "--porcelain", "-z", "--", ".")
     files = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
     if files:
         raise DirtyRepoError(path, files)
+    return top
 
 
-def _git(cwd: Path, *args: str) -> str:
-    return str(git.Git(str(cwd)).execute(["git", *args], env={**os.environ, **_GIT_ENV}))
+def _refuse_outside(path: Path, top: Path, files: Collection[str]) -> None:
+    """Refuse to write any file whose real location is outside the repository.
+
+    A committed symbolic link (`internal -> ../elsewhere`, or a go.mod that links to a shared
+    one) would carry the writes out of the repository, where nothing shows them and nothing
+    can undo them. Every path is resolved, links in its directories and in the file itself
+    followed, before anything is written.
+    """
+    root = top.resolve()
+    outside = sorted(rel for rel in files if not (path / rel).resolve().is_relative_to(root))
+    if outside:
+        shown = ", ".join(f"{rel} -> {(path / rel).resolve()}" for rel in outside[:3])
+        more = f" (and {len(outside) - 3} more)" if len(outside) > 3 else ""
+        raise DestinationError(
+            f"{len(outside)} file(s) adopt would write lead out of the repository {root} "
+            f"through a symbolic link: {shown}{more}",
+            hint="adopt writes only inside the repository; replace the link with a directory "
+            "or pass --package-dir with another place",
+        )
 
 
 # -- files ---------------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ expands a leading `~` only for paths that do not end in `.git`, and takes a loca
 source only when it is the top of a work tree.
 
 This module imports nothing from the rest of the package at import time except
-`scaffold.errors` (standard library only), so `setup.py` can load it to build the bundle before
-the package's dependencies are installed.
+`scaffold.errors` and `scaffold._git` (standard library only), so `setup.py` can load it to
+build the bundle before the package's dependencies are installed.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ import fcntl
 import hashlib
 import os
 import re
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -40,6 +39,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaffold import _git
+from scaffold._git import GitFailed
 from scaffold.errors import GitError, TemplateError
 
 __all__ = [
@@ -63,9 +64,6 @@ IGNORED_DIRS = frozenset({"__pycache__"})
 IGNORED_SUFFIXES = (".pyc", ".pyo")
 
 _RELEASE = re.compile(r"^v(?P<release>\d+(?:\.\d+)*)(?:\.post(?P<post>\d+))?$")
-# Never wait for a password prompt, and never let the caller's git environment redirect us.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
-_SCRUBBED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY", "GIT_PREFIX")
 _STATE_DIR = "otel-scaffold"
 
 
@@ -510,33 +508,17 @@ def _run_git(
     env: Mapping[str, str] | None = None,
     stdin: str | None = None,
 ) -> str:
-    """Run git and return its stdout; a failure is a `GitError` naming git's reason."""
-    full_env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
-    full_env.update(_GIT_ENV)
-    full_env.update(env or {})
-    command = ["git", *(("-C", str(cwd)) if cwd is not None else ()), *args]
+    """Run a local git command and return its stdout; a failure names git's reason."""
+    command = (*(("-C", str(cwd)) if cwd is not None else ()), *args)
     try:
-        proc = subprocess.run(
-            command,
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=full_env,
-            check=False,
-        )
-    except OSError as exc:
+        return _git.run(None, *command, env=env, input=stdin)
+    except GitFailed as exc:
+        if exc.returncode is None:
+            raise
         raise GitError(
-            f"cannot run git: {exc.strerror}", hint="install git and put it on PATH"
-        ) from None
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stderr.splitlines() if ln.strip()]
-        verb = _verb(args)
-        reason = (lines or [f"git {verb} failed"])[-1].removeprefix("fatal: ")
-        raise GitError(
-            f"git {verb} failed: {reason}",
+            f"git {_verb(args)} failed: {exc.reason}",
             hint="check the template cache's disk space and permissions",
-        )
-    return proc.stdout
+        ) from None
 
 
 def _verb(args: tuple[str, ...]) -> str:

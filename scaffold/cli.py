@@ -1,7 +1,9 @@
 """The `scaffold` command line: parse flags, call the library, report.
 
 This is the only module that prints or exits. Every `ScaffoldError` becomes one line on stderr
-and its exit code, in `_handle_errors`.
+and its exit code, in `_handle_errors`; so does an interrupt: SIGINT, SIGTERM and SIGHUP raise
+`scaffold._signals.Interrupted` (installed by `main`), every step in progress undoes itself on
+the way out, and the command exits with 130, 143 or 129.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, ParamSpec, TypeVar
+from typing import Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from scaffold import __version__
+from scaffold import __version__, _signals
 from scaffold.adopt import Adopt
 from scaffold.bundled import is_bundled_source
 from scaffold.collector import (
@@ -57,8 +59,6 @@ __all__ = ["main"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
-EXIT_INTERRUPTED = 130
-
 
 def _handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Map library errors to a one-line message on stderr and the error's exit code."""
@@ -70,11 +70,18 @@ def _handle_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ScaffoldError as exc:
             click.secho(f"error: {exc}", fg="red", err=True)
             sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            click.echo("aborted; nothing was written", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
 
     return wrapper
+
+
+def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
+    """Exit for SIGINT, SIGTERM or SIGHUP; the step in progress has undone itself by now."""
+    _signals.ignore()
+    name = exc.name if isinstance(exc, _signals.Interrupted) else "SIGINT"
+    click.echo(f"aborted ({name}); the step in progress was undone", err=True)
+    sys.exit(_signals.exit_code(exc))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -733,8 +740,20 @@ class _FleetProgress:
 
 
 def main() -> None:
-    """Entry point of the `scaffold` console script."""
-    cli(prog_name="scaffold")
+    """Run the `scaffold` command line (the console script starts in `scaffold.__main__`)."""
+    _signals.install()
+    try:
+        code = cli.main(prog_name="scaffold", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort as exc:
+        # click turns an interrupt outside a command (while parsing) into Abort.
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            _interrupted(exc.__cause__)
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from scaffold._signals import deferred
 from scaffold.errors import CollectorError
 from scaffold.policy import Policy
 
@@ -176,8 +177,9 @@ def write_files_atomic(files: Mapping[Path, str]) -> None:
             raise CollectorError(
                 f"cannot write {path}: {exc.strerror}", hint="choose another path"
             ) from None
-    for path, tmp in staged.items():
-        tmp.replace(path)
+    with deferred():  # an interrupt waits: every file is published, or none
+        for path, tmp in staged.items():
+            tmp.replace(path)
 
 
 def sampling_strategies(policy: Policy, environment: str | None = None) -> dict[str, Any]:

@@ -121,17 +121,26 @@ def _listing(files: Sequence[str], limit: int = 5) -> str:
 
 
 class DirtyRepoError(GitError):
-    """The repository has uncommitted changes, so an update could not be told apart from them."""
+    """Files in the working tree stand in the way; nothing was done.
+
+    By default: uncommitted changes, which an update could not be told apart from. The same
+    code covers other local state an operation refuses to touch (files git does not track at a
+    path the operation would write, `.rej` files of an earlier update), with its own wording.
+    """
 
     exit_code = 8
 
-    def __init__(self, path: Path | str, files: Sequence[str]) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        files: Sequence[str],
+        *,
+        problem: str = "has uncommitted changes",
+        hint: str = "commit or stash your changes first",
+    ) -> None:
         self.path = Path(path)
         self.files = list(files)
-        super().__init__(
-            f"{path} has uncommitted changes ({_listing(self.files)})",
-            hint="commit or stash your changes first",
-        )
+        super().__init__(f"{path} {problem} ({_listing(self.files)})", hint=hint)
 
 
 class NotVersionedError(TemplateError):

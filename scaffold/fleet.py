@@ -14,7 +14,9 @@ already holds the target version, from an earlier run, is not redone: re-running
 after a partial run resumes it.
 
 Repositories are upgraded in separate worker processes, because copier changes the working
-directory of the process it runs in.
+directory of the process it runs in. An interrupt (SIGINT, SIGTERM, SIGHUP) stops them: the
+repositories in progress are put back as after a failure, and a second interrupt kills what is
+left at once. Either way the cache stays usable and the next run resumes (see `_in_workers`).
 """
 
 from __future__ import annotations
@@ -25,21 +27,26 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field, replace
+from multiprocessing.queues import SimpleQueue
 from pathlib import Path
+from types import FrameType
 from typing import Any, Literal
 
 import yaml
 
-from scaffold import _yaml
+from scaffold import _git, _yaml
+from scaffold._git import GitFailed
+from scaffold._signals import Interrupted, deferred
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
 from scaffold.source import latest_version, open_source
 from scaffold.update import (
@@ -82,9 +89,12 @@ DEFAULT_BRANCH = "scaffold/{version}"
 TRAILER = "Scaffold-Version"
 
 _URL = re.compile(r"^(\w+://|git@|[\w.-]+@[\w.-]+:)")
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
 _IDENTITY = ("-c", "user.name=otel-scaffold", "-c", "user.email=otel-scaffold@localhost")
 _LOG_TAIL = 20
+# Seconds the workers get to put their repositories back after an interrupt.
+_STOP_GRACE = 20.0
+# Lock files a git process killed outright leaves behind in a clone (none is left on SIGTERM).
+_GIT_LOCKS = ("index.lock", "HEAD.lock", "ORIG_HEAD.lock", "config.lock", "packed-refs.lock")
 
 
 def fleet_cache_dir() -> Path:
@@ -329,11 +339,18 @@ def fleet_status(
     results: dict[str, RepoStatus] = {}
     with ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique))) as pool:
         futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
-        for future in as_completed(futures):
-            status = future.result()
-            results[status.repo] = status
-            if on_status is not None:
-                on_status(status)
+        try:
+            for future in as_completed(futures):
+                status = future.result()
+                results[status.repo] = status
+                if on_status is not None:
+                    on_status(status)
+        except BaseException:
+            # Interrupted: the threads wait on git; stop it so they end now.
+            for future in futures:
+                future.cancel()
+            _git.stop_all()
+            raise
     return [results[repo] for repo in unique]
 
 
@@ -405,26 +422,111 @@ class FleetUpgrade:
             for job in jobs:
                 record(_upgrade_one(job))
         else:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-                futures = {pool.submit(_upgrade_one, job): job for job in jobs}
-                try:
-                    for future in as_completed(futures):
-                        job = futures[future]
-                        try:
-                            record(future.result())
-                        except BrokenProcessPool:
-                            record(RepoOutcome(job.repo, "error", "the worker process died"))
-                except BaseException:
-                    for future in futures:
-                        future.cancel()
-                    raise
+            _in_workers(jobs, workers, record)
         return FleetReport(
             outcomes=tuple(results[repo] for repo in unique),
             to=self.to,
             dry_run=self.dry_run,
             seconds=time.monotonic() - started,
         )
+
+
+def _in_workers(jobs: Sequence[_Job], workers: int, record: Callable[[RepoOutcome], None]) -> None:
+    """Upgrade the repositories in `workers` processes, recording each outcome as it comes.
+
+    Each worker leads a session of its own, without the terminal (Ctrl-C reaches only this
+    process), and turns SIGTERM into `Interrupted`. On an interrupt here, the repositories not
+    started are dropped and every worker gets SIGTERM: it stops its git and verify commands,
+    puts its repository back as after a failure, and is done. A second interrupt, or workers
+    still busy after `_STOP_GRACE` seconds, kills every process of every worker's session. The
+    cache stays usable either way: a clone is locked while a worker has it, git removes its
+    lock files on SIGTERM, and the next run clears those a killed git left (`_sync`).
+    """
+    context = multiprocessing.get_context("spawn")
+    started: SimpleQueue[int] = context.SimpleQueue()
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(started,)
+    )
+    futures = {pool.submit(_upgrade_one, job): job for job in jobs}
+    try:
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                record(future.result())
+            except BrokenProcessPool:
+                record(RepoOutcome(job.repo, "error", "the worker process died"))
+    except BaseException:
+        _stop_workers(pool, list(futures), started)
+        raise
+    pool.shutdown()
+
+
+def _start_worker(started: SimpleQueue[int]) -> None:
+    """Set a worker process up: its own session, SIGTERM as `Interrupted`, Ctrl-C ignored."""
+    os.setsid()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _worker_interrupted)
+    started.put(os.getpid())
+
+
+# Whether this process is upgrading a repository now (a worker between two is idle).
+_working = False
+
+
+def _worker_interrupted(signum: int, frame: FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the clean-up must run to its end
+    # An idle worker has nothing to put back; it ends when the pool shuts down (ending it
+    # now would make the pool kill the others in the middle of their clean-up).
+    if _working:
+        raise Interrupted(signum)
+
+
+def _stop_workers(
+    pool: ProcessPoolExecutor, futures: Sequence[Future[RepoOutcome]], started: SimpleQueue[int]
+) -> None:
+    """Stop every worker: SIGTERM and a grace period, then kill whatever is left."""
+    for future in futures:
+        future.cancel()
+    pids: set[int] = set()
+    while not started.empty():
+        pids.add(started.get())
+    for pid in pids:
+        _send(pid, signal.SIGTERM)
+    try:
+        forced = bool(wait([f for f in futures if not f.done()], timeout=_STOP_GRACE).not_done)
+    except KeyboardInterrupt:
+        forced = True  # a second interrupt: no more waiting
+    with deferred():
+        if forced:
+            while not started.empty():
+                pids.add(started.get())
+            for pid in pids:
+                _kill_session(pid)
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _send(pid: int, sig: signal.Signals) -> None:
+    with suppress(OSError):  # gone already
+        os.kill(pid, sig)
+
+
+def _kill_session(sid: int) -> None:
+    """Kill every process of a worker's session: the worker, its git and verify commands."""
+    members = {sid}
+    proc = Path("/proc")
+    if proc.is_dir():
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getsid(int(entry.name)) == sid:
+                        members.add(int(entry.name))
+                except OSError:
+                    continue
+    else:
+        _send(-sid, signal.SIGKILL)  # no /proc: the worker's own process group
+    for pid in members:
+        _send(pid, signal.SIGKILL)
 
 
 # --- one repository ----------------------------------------------------------------------------
@@ -463,12 +565,12 @@ class _Clone:
     path: Path
     default: str
 
-    def git(self, *args: str, check: bool = True) -> str:
-        return _git(self.path, *args, check=check)
+    def git(self, *args: str, check: bool = True, network: bool = False) -> str:
+        return _git_in(self.path, *args, check=check, network=network)
 
     def answers_at(self, ref: str) -> dict[str, Any] | None:
         """The answers file at a ref, or None when the ref has none."""
-        text = _git(self.path, "show", f"{ref}:{ANSWERS_FILE}", check=False)
+        text = _git_in(self.path, "show", f"{ref}:{ANSWERS_FILE}", check=False)
         if not text:
             return None
         try:
@@ -478,19 +580,29 @@ class _Clone:
         return data if isinstance(data, dict) else None
 
     def has_ref(self, ref: str) -> bool:
-        return bool(_git(self.path, "rev-parse", "--verify", "--quiet", ref, check=False).strip())
+        return _git.ok(self.path, "rev-parse", "--verify", "--quiet", ref)
+
+    def descends(self, ref: str, base: str) -> bool:
+        """Whether `ref` holds every commit of `base`."""
+        return _git.ok(self.path, "merge-base", "--is-ancestor", base, ref)
 
     def pristine(self) -> None:
         """Drop every change and stand detached on the remote's default branch."""
-        self.git("reset", "-q", "--hard", check=False)
-        self.git("clean", "-ffdxq", check=False)
-        self.git("checkout", "-q", "-f", "--detach", f"origin/{self.default}")
+        with deferred():
+            self.git("reset", "-q", "--hard", check=False)
+            self.git("clean", "-ffdxq", check=False)
+            self.git("checkout", "-q", "-f", "--detach", f"origin/{self.default}")
 
 
 def _upgrade_one(job: _Job) -> RepoOutcome:
-    """Upgrade one repository; every problem becomes an outcome, nothing is raised."""
+    """Upgrade one repository; every problem becomes an outcome, nothing is raised.
+
+    Only an interrupt (`Interrupted`) passes through, once the repository is put back.
+    """
+    global _working
     started = time.monotonic()
     base = RepoOutcome(repo=job.repo, outcome="error", dry_run=job.dry_run)
+    _working = True
     try:
         outcome = _upgrade(job, base)
     except _Stop as stop:
@@ -499,6 +611,8 @@ def _upgrade_one(job: _Job) -> RepoOutcome:
         outcome = replace(base, outcome="error", reason=str(exc))
     except Exception as exc:  # a bug or an OS failure in one repository must not stop the fleet
         outcome = replace(base, outcome="error", reason=f"{type(exc).__name__}: {exc}")
+    finally:
+        _working = False
     return replace(outcome, seconds=time.monotonic() - started)
 
 
@@ -539,14 +653,43 @@ def _upgrade_clone(
     if not job.dry_run:
         clone.git("checkout", "-q", "-B", branch, f"origin/{clone.default}")
     try:
-        return _apply(job, clone, src, target, branch, result)
+        replaces = _replaced(clone, branch, job, target)
+        return _apply(job, clone, src, target, branch, result, replaces)
     except BaseException:
         _finish_failed(job, clone, branch)
         raise
 
 
+def _replaced(clone: _Clone, branch: str, job: _Job, target: str) -> str | None:
+    """The remote upgrade branch this run rebuilds and must overwrite when it pushes, if any.
+
+    That is an earlier run's branch that no longer descends from the default branch (which was
+    rewritten since, to purge a secret for one): pushing the rebuilt branch replaces it, and
+    only if it is still what this run saw (`--force-with-lease`). One with commits people added
+    on top is not replaced: the repository is an error that says what to do.
+    """
+    remote = f"origin/{branch}"
+    if job.dry_run or not job.push or not clone.has_ref(remote):
+        return None
+    ours = _fleet_commit(clone, remote, target)
+    if ours and clone.git("rev-list", f"{ours}..{remote}").strip():
+        raise _Stop(
+            "error",
+            f"branch {branch} on the remote was made on a history {clone.default} no longer "
+            f"has (was {clone.default} rewritten?) and holds commits of its own; carry them "
+            "over, then delete the branch (or pass another --branch)",
+        )
+    return clone.git("rev-parse", remote).strip()
+
+
 def _apply(
-    job: _Job, clone: _Clone, src: str, target: str, branch: str, result: RepoOutcome
+    job: _Job,
+    clone: _Clone,
+    src: str,
+    target: str,
+    branch: str,
+    result: RepoOutcome,
+    replaces: str | None = None,
 ) -> RepoOutcome:
     """Update, verify, commit and push, on the upgrade branch (detached for a dry run)."""
     update = UpdateService(path=clone.path, to=target).run()
@@ -577,7 +720,7 @@ def _apply(
     commit = _commit(clone, update.from_version, target, src, update.notes, verified)
     result = replace(result, outcome="updated", commit=commit, reason="")
     if job.push:
-        result = _push(clone, branch, result)
+        result = _push(clone, branch, result, replaces)
     return result
 
 
@@ -586,9 +729,11 @@ def _earlier_run(
 ) -> RepoOutcome | None:
     """What an earlier run already did for this target: a branch on the remote or in the cache.
 
-    Such a branch is reused, not redone. When this run verifies and the earlier one did not
-    (`--no-verify`), the reused commit is verified now. A branch of that name on the remote that
-    an earlier run did not make is never overwritten.
+    Such a branch is reused, not redone, if it holds the remote's default branch as it is now;
+    one made on a history the default branch no longer has (rewritten since, to purge a secret
+    for one) is rebuilt, so nothing of the old history is pushed back. When this run verifies
+    and the earlier one did not (`--no-verify`), the reused commit is verified now. A branch of
+    that name on the remote that an earlier run did not make is never overwritten.
     """
     if job.dry_run:
         return None
@@ -601,6 +746,8 @@ def _earlier_run(
         )
     for ref, pushed in ((remote, True), (local, False)):
         if not clone.has_ref(ref) or not _made_for(clone, ref, target):
+            continue
+        if not clone.descends(ref, f"origin/{clone.default}"):
             continue
         commit = clone.git("rev-parse", ref).strip()
         clone.pristine()
@@ -630,13 +777,19 @@ def _made_for(clone: _Clone, ref: str, target: str) -> bool:
     answers = clone.answers_at(ref)
     if answers is None or answers.get("_commit") != target:
         return False
-    ours = clone.git(
+    return bool(_fleet_commit(clone, ref, target))
+
+
+def _fleet_commit(clone: _Clone, ref: str, target: str) -> str:
+    """The newest upgrade commit of ours to `target` on `ref` that the default branch lacks."""
+    found = clone.git(
         "log",
+        "-1",
         "--format=%H",
         f"--grep=^{TRAILER}: {re.escape(target)}$",
         f"origin/{clone.default}..{ref}",
     )
-    return bool(ours.strip())
+    return found.strip()
 
 
 def _run_verify(
@@ -650,22 +803,7 @@ def _run_verify(
     with log.open("w", encoding="utf-8") as out:
         out.write(f"$ {command}\n")
         out.flush()
-        try:
-            proc = subprocess.run(
-                ["bash", "-c", command],
-                cwd=clone.path,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                timeout=job.verify_timeout,
-                check=False,
-            )
-            code: int | None = proc.returncode
-        except subprocess.TimeoutExpired:
-            code = None
-        except OSError as exc:
-            out.write(f"cannot run bash: {exc}\n")
-            code = 127
+        code = _verify_in(clone.path, command, out, job.verify_timeout)
     if code == 0:
         return result
     tail = tuple(log.read_text(encoding="utf-8", errors="replace").splitlines()[-_LOG_TAIL:])
@@ -676,6 +814,34 @@ def _run_verify(
         reason=f"`{command}` failed ({why}); see {log}",
         log_tail=tail,
     )
+
+
+def _verify_in(path: Path, command: str, out: Any, timeout: float) -> int | None:
+    """Run a verify command in `path`; its exit status, or None when it timed out.
+
+    The command leads its own process group, so a timeout or an interrupt stops the whole
+    build it started (compilers, test binaries), not only `bash`.
+    """
+    try:
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            cwd=path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            **_git.own_group(),
+        )
+    except OSError as exc:
+        out.write(f"cannot run bash: {exc}\n")
+        return 127
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _git.stop(proc)
+        return None
+    except BaseException:
+        _git.stop(proc)
+        raise
 
 
 @functools.lru_cache(maxsize=32)
@@ -705,10 +871,15 @@ def _commit(
     return clone.git("rev-parse", "HEAD").strip()
 
 
-def _push(clone: _Clone, branch: str, result: RepoOutcome) -> RepoOutcome:
+def _push(
+    clone: _Clone, branch: str, result: RepoOutcome, replaces: str | None = None
+) -> RepoOutcome:
+    """Push the upgrade branch; `replaces` is the remote branch's commit it may overwrite."""
+    ref = f"refs/heads/{branch}"
+    lease = (f"--force-with-lease={ref}:{replaces}",) if replaces else ()
     try:
-        clone.git("push", "-q", "origin", f"refs/heads/{branch}:refs/heads/{branch}")
-    except _GitFailed as exc:
+        clone.git("push", "-q", *lease, "origin", f"{ref}:{ref}", network=True)
+    except GitFailed as exc:
         return replace(result, outcome="error", reason=f"push of {branch} failed: {exc.reason}")
     return replace(result, pushed=True)
 
@@ -721,12 +892,13 @@ def _finish_failed(job: _Job, clone: _Clone, branch: str) -> None:
 
 def _discard(clone: _Clone, branch: str | None) -> None:
     """Put the clone back as the fetch left it: no changes, no upgrade branch."""
-    try:
-        clone.pristine()
-        if branch and clone.has_ref(f"refs/heads/{branch}"):
-            clone.git("branch", "-q", "-D", branch)
-    except _GitFailed:
-        shutil.rmtree(clone.path, ignore_errors=True)  # cloned afresh next time
+    with deferred():
+        try:
+            clone.pristine()
+            if branch and clone.has_ref(f"refs/heads/{branch}"):
+                clone.git("branch", "-q", "-D", branch)
+        except GitFailed:
+            shutil.rmtree(clone.path, ignore_errors=True)  # cloned afresh next time
 
 
 # --- status ------------------------------------------------------------------------------------
@@ -778,33 +950,9 @@ def _count_behind(current: str | None, tags: Iterable[str]) -> int | None:
 # --- git and the cache -------------------------------------------------------------------------
 
 
-class _GitFailed(Exception):
-    def __init__(self, args: Sequence[str], reason: str) -> None:
-        super().__init__(f"git {' '.join(args)}: {reason}")
-        self.reason = reason
-
-
-def _git(cwd: Path, *args: str, check: bool = True) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        env={**os.environ, **_GIT_ENV},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if proc.returncode != 0:
-        if check:
-            raise _GitFailed(args, _last_reason(proc.stderr))
-        return ""
-    return proc.stdout
-
-
-def _last_reason(stderr: str) -> str:
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    fatal = [ln for ln in lines if ln.startswith(("fatal:", "error:"))]
-    return (fatal or lines or ["git failed"])[-1].split(":", 1)[-1].strip()
+def _git_in(cwd: Path, *args: str, check: bool = True, network: bool = False) -> str:
+    """`git ARGS` in `cwd` (see `scaffold._git`); "" for a failure when not `check`."""
+    return _git.run(cwd, *args, check=check, network=network)
 
 
 def _location(repo: str) -> str:
@@ -859,7 +1007,7 @@ def _refuse_dirty_local(repo: str) -> None:
         raise _Stop("error", f"{repo} does not exist")
     if not (path / ".git").exists():
         return  # a bare repository, or not a repository at all (cloning says which)
-    changed = _git(path, "status", "--porcelain", check=False).splitlines()
+    changed = _git_in(path, "status", "--porcelain", check=False).splitlines()
     if changed:
         raise _Stop(
             "skipped", f"uncommitted changes in {len(changed)} file(s); commit or stash them"
@@ -873,13 +1021,14 @@ def _sync(repo: str, workdir: Path) -> _Clone:
     try:
         if fresh:
             shutil.rmtree(workdir, ignore_errors=True)
-            _git(workdir.parent, "clone", "-q", "--no-checkout", url, str(workdir))
+            _git_in(workdir.parent, "clone", "-q", "--no-checkout", url, str(workdir), network=True)
         else:
-            _git(workdir, "remote", "set-url", "origin", url)
-            _git(workdir, "fetch", "-q", "--prune", "--force", "origin")
-        _git(workdir, "remote", "set-head", "origin", "--auto", check=False)
-        head = _git(workdir, "symbolic-ref", "--short", "refs/remotes/origin/HEAD", check=False)
-    except _GitFailed as exc:
+            _clear_stale_locks(workdir / ".git")
+            _git_in(workdir, "remote", "set-url", "origin", url)
+            _git_in(workdir, "fetch", "-q", "--prune", "--force", "origin", network=True)
+        _git_in(workdir, "remote", "set-head", "origin", "--auto", check=False, network=True)
+        head = _git_in(workdir, "symbolic-ref", "--short", "refs/remotes/origin/HEAD", check=False)
+    except GitFailed as exc:
         if fresh:
             shutil.rmtree(workdir, ignore_errors=True)
         raise _Stop("error", f"cannot reach {repo}: {exc.reason}") from None
@@ -887,6 +1036,18 @@ def _sync(repo: str, workdir: Path) -> _Clone:
     if not default:
         raise _Stop("error", f"{repo} has no default branch (an empty repository?)")
     return _Clone(repo=repo, url=url, path=workdir, default=default)
+
+
+def _clear_stale_locks(git_dir: Path) -> None:
+    """Remove the lock files a killed git left in a clone (an interrupted run's, at worst).
+
+    Safe because the clone's cache lock is held: no other fleet process works on it, and
+    every git command of this one has ended.
+    """
+    stale = [git_dir / name for name in _GIT_LOCKS]
+    stale += [p for p in (git_dir / "refs").rglob("*.lock")] if (git_dir / "refs").is_dir() else []
+    for lock in stale:
+        lock.unlink(missing_ok=True)
 
 
 @functools.lru_cache(maxsize=64)
@@ -950,10 +1111,7 @@ def check_branch_name(pattern: str, to: str | None = None) -> None:
             "(write other braces as {{ and }})",
             hint="pass --branch with a name like scaffold/{version}",
         ) from None
-    proc = subprocess.run(
-        ["git", "check-ref-format", "--branch", sample], capture_output=True, check=False
-    )
-    if proc.returncode != 0:
+    if not _git.ok(None, "check-ref-format", "--branch", sample):
         raise DestinationError(
             f"{sample!r} is not a valid git branch name",
             hint="pass --branch with a name like scaffold/{version}",
@@ -961,8 +1119,8 @@ def check_branch_name(pattern: str, to: str | None = None) -> None:
 
 
 def _has_identity(path: Path) -> bool:
-    return bool(_git(path, "config", "user.email", check=False).strip()) and bool(
-        _git(path, "config", "user.name", check=False).strip()
+    return bool(_git_in(path, "config", "user.email", check=False).strip()) and bool(
+        _git_in(path, "config", "user.name", check=False).strip()
     )
 
 

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import git
 import yaml
 
-from scaffold import _yaml
+from scaffold import _git, _yaml
+from scaffold._git import GitFailed
 from scaffold.errors import PolicyError, PolicyProblem, TemplateError
 from scaffold.policy import POLICY_FILE, Policy, load_policy, parse_policy
-from scaffold.source import git_reason
 
 __all__ = [
     "GIT_PREFIX",
@@ -585,30 +584,21 @@ def policy_at_ref(repo: Path, ref: str, *, validate: bool = True) -> Policy:
         PolicyError: the ref has no policy.yml, or it is not a valid policy.
         TemplateError: `repo` is not a git repository or has no such ref.
     """
-    try:
-        handle = git.Repo(repo)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+    if not repo.is_dir() or not _git.ok(repo, "rev-parse", "--git-dir"):
         raise TemplateError(
             f"{repo} is not a git repository", hint="run it inside the template repository"
-        ) from None
+        )
     label = f"{ref}:{POLICY_FILE}"
+    if not _git.ok(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"):
+        raise TemplateError(
+            f"{repo} has no version {ref!r}", hint="name an existing tag, branch or commit"
+        )
     try:
-        with handle:
-            try:
-                handle.git.rev_parse("--verify", "--quiet", f"{ref}^{{commit}}")
-            except git.GitCommandError:
-                raise TemplateError(
-                    f"{repo} has no version {ref!r}", hint="name an existing tag, branch or commit"
-                ) from None
-            text = handle.git.show(label, strip_newline_in_stdout=False)
-    except git.GitCommandError as exc:
+        text = _git.run(repo, "show", label)
+    except GitFailed as exc:
         raise PolicyError(
             label,
-            [
-                PolicyProblem(
-                    "file", f"cannot be read ({git_reason(exc)})", "check the ref and the path"
-                )
-            ],
+            [PolicyProblem("file", f"cannot be read ({exc.reason})", "check the ref and the path")],
         ) from None
     if validate:
         return parse_policy(text, label)

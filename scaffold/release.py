@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
-import os
+import io
 import tarfile
 import tempfile
 from collections.abc import Callable, Sequence
@@ -27,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-import git
 from packaging.version import InvalidVersion, Version
 
+from scaffold import _git
+from scaffold._git import GitFailed
+from scaffold._signals import deferred
 from scaffold.errors import (
     CheckFailedError,
     DirtyRepoError,
@@ -39,19 +41,13 @@ from scaffold.errors import (
 )
 from scaffold.policy import POLICY_FILE, Policy, load_policy
 from scaffold.policy_diff import PolicyChange, diff_policies, policy_at_ref
-from scaffold.source import COPIER_FILE, git_reason, latest_version_tag
+from scaffold.render import identity_env
+from scaffold.source import COPIER_FILE, latest_version_tag, tags
 
 __all__ = ["CHANGELOG_FILE", "CheckOutcome", "ReleaseResult", "TemplateRelease"]
 
 CHANGELOG_FILE = "CHANGELOG.md"
 CHANGELOG_TITLE = "# Changelog"
-
-_FALLBACK_IDENTITY = {
-    "GIT_AUTHOR_NAME": "otel-scaffold",
-    "GIT_AUTHOR_EMAIL": "otel-scaffold@localhost",
-    "GIT_COMMITTER_NAME": "otel-scaffold",
-    "GIT_COMMITTER_EMAIL": "otel-scaffold@localhost",
-}
 
 
 class CheckOutcome(Protocol):
@@ -136,25 +132,23 @@ class TemplateRelease:
             GitError: git failed while committing or tagging; the repository is as it was.
         """
         root = self.repo.expanduser().absolute()
-        repo = _open(root)
-        with repo:
-            env = _git_env(repo)
-            _refuse_dirty(repo, root)
-            version = _check_version(repo, self.version)
-            previous = latest_version_tag(repo)
-            head = repo.head.commit.hexsha
-            subjects = _subjects(repo, previous)
-            if previous is not None and not subjects:
-                raise ReleaseError(
-                    f"nothing to release: no commits since {previous}",
-                    hint="commit the template change first",
-                )
-            policy_changes = _policy_changes(repo, root, previous)
-            report = self._run_check(repo, head) if self.check else None
-            entry = changelog_entry(
-                version, self.date or dt.date.today(), previous, subjects, policy_changes
+        head = _open(root)
+        env = identity_env(root)
+        _refuse_dirty(root)
+        version = _check_version(root, self.version)
+        previous = latest_version_tag(root)
+        subjects = _subjects(root, previous)
+        if previous is not None and not subjects:
+            raise ReleaseError(
+                f"nothing to release: no commits since {previous}",
+                hint="commit the template change first",
             )
-            commit = _commit_and_tag(repo, root, head, version, entry, env)
+        policy_changes = _policy_changes(root, previous)
+        report = self._run_check(root, head) if self.check else None
+        entry = changelog_entry(
+            version, self.date or dt.date.today(), previous, subjects, policy_changes
+        )
+        commit = _commit_and_tag(root, head, version, entry, env)
         return ReleaseResult(
             repo=root,
             version=version,
@@ -166,11 +160,11 @@ class TemplateRelease:
             check=report,
         )
 
-    def _run_check(self, repo: git.Repo, head: str) -> CheckOutcome:
+    def _run_check(self, root: Path, head: str) -> CheckOutcome:
         checker = self.checker or _default_checker
         with tempfile.TemporaryDirectory(prefix="scaffold-release-") as tmp:
             tree = Path(tmp) / "templates"
-            _export(repo, head, tree)
+            _export(root, head, tree)
             report = checker(tree)
         if not report.passed:
             failed = [_name(item) for item in report.failed]
@@ -178,23 +172,32 @@ class TemplateRelease:
         return report
 
 
-def _commit_and_tag(
-    repo: git.Repo, root: Path, head: str, version: str, entry: str, env: dict[str, str] | None
-) -> str:
+def _commit_and_tag(root: Path, head: str, version: str, entry: str, env: dict[str, str]) -> str:
     """Commit the CHANGELOG entry and tag it; on any failure, leave the repository as it was."""
     path = root / CHANGELOG_FILE
     original = path.read_bytes() if path.exists() else None
     try:
         path.write_text(_prepend(original, entry), encoding="utf-8")
-        repo.git.add("--", CHANGELOG_FILE)
-        repo.git.commit("-q", "-m", f"Release {version}", "--", CHANGELOG_FILE, env=env)
-        commit: str = repo.head.commit.hexsha
-        _tag(repo, version, entry, env)
+        _git.run(root, "add", "--", CHANGELOG_FILE)
+        _git.run(
+            root,
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            f"Release {version}",
+            "--",
+            CHANGELOG_FILE,
+            env=env,
+        )
+        commit = _git.run(root, "rev-parse", "HEAD").strip()
+        _tag(root, version, entry, env)
     except BaseException as exc:
-        _restore(repo, head, version, path, original)
-        if isinstance(exc, git.GitCommandError):
+        with deferred():
+            _restore(root, head, version, path, original)
+        if isinstance(exc, GitFailed):
             raise GitError(
-                f"could not commit and tag {version} in {root}: {git_reason(exc)}",
+                f"could not commit and tag {version} in {root}: {exc.reason}",
                 hint="nothing was changed; fix the git problem and release again",
             ) from None
         raise
@@ -225,46 +228,35 @@ def changelog_entry(
 # -- steps ------------------------------------------------------------------------------------
 
 
-def _open(root: Path) -> git.Repo:
-    try:
-        repo = git.Repo(root)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+def _open(root: Path) -> str:
+    """Check that `root` is the top of a template repository with commits; return its HEAD."""
+    if not root.is_dir() or not _git.ok(root, "rev-parse", "--git-dir"):
         raise ReleaseError(
             f"{root} is not a git repository",
             hint="run it in a template repository (see `scaffold template init`)",
-        ) from None
-    if repo.bare or not repo.head.is_valid():
-        repo.close()
+        )
+    head = _git.run(root, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    top = _git.run(root, "rev-parse", "--show-toplevel", check=False).strip()
+    if not head.strip() or not top:
         raise ReleaseError(
             f"{root} has no commits to release", hint="commit the template set first"
         )
-    if (
-        not (root / COPIER_FILE).is_file()
-        or Path(repo.working_tree_dir or "").resolve() != root.resolve()
-    ):
-        repo.close()
+    if not (root / COPIER_FILE).is_file() or Path(top).resolve() != root.resolve():
         raise ReleaseError(
             f"{root} is not the root of a template set (no copier.yml)",
             hint="run it at the root of the template repository",
         )
-    return repo
+    return head.strip()
 
 
-def _git_env(repo: git.Repo) -> dict[str, str] | None:
-    """A fallback identity for machines without a git user, as `scaffold template init` uses."""
-    reader = repo.config_reader()
-    configured = reader.has_option("user", "name") and reader.has_option("user", "email")
-    return None if configured else {**os.environ, **_FALLBACK_IDENTITY}
-
-
-def _refuse_dirty(repo: git.Repo, root: Path) -> None:
-    status = repo.git.status("--porcelain", "--untracked-files=all")
-    files = [line[3:] for line in status.splitlines() if line.strip()]
+def _refuse_dirty(root: Path) -> None:
+    status = _git.run(root, "status", "--porcelain", "-z", "--untracked-files=all")
+    files = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
     if files:
         raise DirtyRepoError(root, files)
 
 
-def _check_version(repo: git.Repo, version: str) -> str:
+def _check_version(root: Path, version: str) -> str:
     try:
         wanted = Version(version)
     except InvalidVersion:
@@ -272,16 +264,17 @@ def _check_version(repo: git.Repo, version: str) -> str:
             f"{version!r} is not a version copier can read",
             hint="use a PEP 440 version such as v1.2.0",
         ) from None
-    if version in {tag.name for tag in repo.tags}:
+    existing_tags = tags(root)
+    if version in existing_tags:
         raise ReleaseError(f"tag {version} already exists", hint="pick the next version")
     newest: tuple[Version, str] | None = None
-    for tag in repo.tags:
+    for tag in existing_tags:
         try:
-            existing = Version(tag.name)
+            existing = Version(tag)
         except InvalidVersion:
             continue
         if newest is None or existing > newest[0]:
-            newest = (existing, tag.name)
+            newest = (existing, tag)
     if newest is not None and wanted <= newest[0]:
         raise ReleaseError(
             f"{version} is not greater than the last version {newest[1]}",
@@ -290,14 +283,14 @@ def _check_version(repo: git.Repo, version: str) -> str:
     return version
 
 
-def _subjects(repo: git.Repo, previous: str | None) -> list[str]:
+def _subjects(root: Path, previous: str | None) -> list[str]:
     """Commit subjects since `previous` (all of them for a first release), newest first."""
     span = f"{previous}..HEAD" if previous else "HEAD"
-    out = repo.git.log("--no-merges", "--format=%s", span)
+    out = _git.run(root, "log", "--no-merges", "--format=%s", span)
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def _policy_changes(repo: git.Repo, root: Path, previous: str | None) -> list[PolicyChange]:
+def _policy_changes(root: Path, previous: str | None) -> list[PolicyChange]:
     """What the policy change since `previous` means for services (empty for a first release)."""
     new = load_policy(root / POLICY_FILE)
     if previous is None:
@@ -321,15 +314,12 @@ def _default_checker(src: Path) -> CheckOutcome:
     return report
 
 
-def _export(repo: git.Repo, commit: str, dest: Path) -> None:
+def _export(root: Path, commit: str, dest: Path) -> None:
     """Write the tree of `commit` to `dest`, without .git: a plain template directory."""
     dest.mkdir(parents=True)
-    archive = dest.parent / "tree.tar"
-    with archive.open("wb") as out:
-        repo.archive(out, treeish=commit, format="tar")
-    with tarfile.open(archive) as tar:
+    archive = _git.run_bytes(root, "archive", "--format=tar", commit)
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
-    archive.unlink()
 
 
 def _name(item: Any) -> str:
@@ -364,17 +354,26 @@ def _prepend(original: bytes | None, entry: str) -> str:
     return f"{body}\n{tail}" if tail else body
 
 
-def _tag(repo: git.Repo, version: str, entry: str, env: dict[str, str] | None) -> None:
+def _tag(root: Path, version: str, entry: str, env: dict[str, str]) -> None:
     notes = entry.split("\n", 2)[-1].strip()
-    repo.git.tag("-a", version, "-m", f"Template set {version}\n\n{notes}", env=env)
+    _git.run(
+        root,
+        "tag",
+        "--no-sign",
+        "-a",
+        version,
+        "-m",
+        f"Template set {version}\n\n{notes}",
+        env=env,
+    )
 
 
-def _restore(repo: git.Repo, head: str, version: str, path: Path, original: bytes | None) -> None:
+def _restore(root: Path, head: str, version: str, path: Path, original: bytes | None) -> None:
     """Undo a half-made release: the tree was clean at `head`, so going back to it is safe."""
     try:
-        if version in {tag.name for tag in repo.tags}:
-            repo.git.tag("-d", version)
-        repo.git.reset("-q", "--hard", head)
+        if version in tags(root):
+            _git.run(root, "tag", "-d", version)
+        _git.run(root, "reset", "-q", "--hard", head)
     finally:
         if original is None:
             path.unlink(missing_ok=True)

@@ -21,17 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import copier
-import git
 from copier.errors import CopierError
 
-from scaffold import __version__
+from scaffold import __version__, _git
+from scaffold._git import GitFailed
+from scaffold._signals import deferred
 from scaffold.errors import AnswerError, DestinationError, GitError, TemplateError
 from scaffold.questions import Asker, load_questions, resolve_answers
 from scaffold.source import open_source
 
-__all__ = ["NewResult", "NewService", "commit_all"]
+__all__ = ["FALLBACK_IDENTITY", "NewResult", "NewService", "commit_all", "identity_env"]
 
-_FALLBACK_AUTHOR = git.Actor("otel-scaffold", "otel-scaffold@localhost")
+# Who commits when git has no user configured (a fresh CI runner, a container).
+FALLBACK_IDENTITY = {
+    "GIT_AUTHOR_NAME": "otel-scaffold",
+    "GIT_AUTHOR_EMAIL": "otel-scaffold@localhost",
+    "GIT_COMMITTER_NAME": "otel-scaffold",
+    "GIT_COMMITTER_EMAIL": "otel-scaffold@localhost",
+}
 
 
 @dataclass(frozen=True)
@@ -177,25 +184,29 @@ class _Staging:
     @contextlib.contextmanager
     def open(cls, dest: Path) -> Iterator[_Staging]:
         created = None
-        if dest.is_dir():
-            container = dest
-        else:
-            created = _make_parents(dest.parent)
-            container = dest.parent
-        try:
-            stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=container))
-        except BaseException:
-            if created is not None:
-                shutil.rmtree(created, ignore_errors=True)
-            raise
+        # Signals wait while directories appear or go: an interrupt never strands one.
+        with deferred():
+            if dest.is_dir():
+                container = dest
+            else:
+                created = _make_parents(dest.parent)
+                container = dest.parent
+            try:
+                stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=container))
+            except BaseException:
+                if created is not None:
+                    shutil.rmtree(created, ignore_errors=True)
+                raise
         staging = cls(dest=dest, stage=stage, created=created)
         try:
             yield staging
         except BaseException:
-            staging.undo()
+            with deferred():
+                staging.undo()
             raise
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            with deferred():
+                shutil.rmtree(stage, ignore_errors=True)
 
     @property
     def out(self) -> Path:
@@ -203,14 +214,24 @@ class _Staging:
         return self.stage / self.dest.name
 
     def finish(self) -> None:
-        """Move the rendered tree to the destination."""
-        if self.stage.parent != self.dest:
-            self.out.rename(self.dest)
-            return
-        for entry in sorted(self.out.iterdir()):
-            target = self.dest / entry.name
-            entry.rename(target)
-            self.moved.append(target)
+        """Move the rendered tree to the destination, never over anything that appeared there.
+
+        Raises:
+            DestinationError: the destination filled up since it was checked.
+        """
+        with deferred():
+            if self.stage.parent != self.dest:
+                _move_into_place(self.out, self.dest)
+                return
+            for entry in sorted(self.out.iterdir()):
+                target = self.dest / entry.name
+                if target.exists() or target.is_symlink():
+                    raise DestinationError(
+                        f"{self.dest} is no longer empty ({target.name} appeared)",
+                        hint="nothing was written there; choose another --dest",
+                    )
+                entry.rename(target)
+                self.moved.append(target)
 
     def undo(self) -> None:
         for path in self.moved:
@@ -227,6 +248,24 @@ def _make_parents(parent: Path) -> Path | None:
     missing = [p for p in (parent, *parent.parents) if not p.exists()]
     parent.mkdir(parents=True, exist_ok=True)
     return missing[-1] if missing else None
+
+
+def _move_into_place(out: Path, dest: Path) -> None:
+    """Move the finished tree to `dest`, which must not exist or be an empty directory.
+
+    `rename` replaces an empty directory and fails on a non-empty one, in one step: whatever
+    appeared at the destination since it was checked is never written over.
+
+    Raises:
+        DestinationError: the destination is no longer empty (or no longer usable).
+    """
+    try:
+        out.rename(dest)
+    except OSError as exc:
+        raise DestinationError(
+            f"{dest} is no longer empty (or cannot be replaced): {exc.strerror}",
+            hint="nothing was written there; choose another --dest",
+        ) from None
 
 
 def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> None:
@@ -261,21 +300,33 @@ def commit_all(path: Path, message: str) -> str:
         GitError: git is missing or the commit failed.
     """
     try:
-        repo = (
-            git.Repo(path)
-            if (path / ".git").exists()
-            else git.Repo.init(path, initial_branch="main")
+        if not (path / ".git").exists():
+            _git.run(path, "init", "-q", "--initial-branch=main")
+        _git.run(path, "add", "-A")
+        # No hooks and no signing prompt: this is the tool's commit of what it rendered.
+        _git.run(
+            path,
+            "commit",
+            "-q",
+            "--no-verify",
+            "--no-gpg-sign",
+            "-m",
+            message,
+            env=identity_env(path),
         )
-        repo.git.add(all=True)
-        reader = repo.config_reader()
-        configured = reader.has_option("user", "name") and reader.has_option("user", "email")
-        actor = None if configured else _FALLBACK_AUTHOR
-        commit = repo.index.commit(message, author=actor, committer=actor)
-        return commit.hexsha
-    except (git.GitError, OSError) as exc:
+        return _git.run(path, "rev-parse", "HEAD").strip()
+    except GitFailed as exc:
         raise GitError(
-            f"could not commit in {path}: {exc}", hint="check that git is installed"
+            f"could not commit in {path}: {exc.reason}", hint="check that git is installed"
         ) from None
+
+
+def identity_env(path: Path) -> dict[str, str]:
+    """`FALLBACK_IDENTITY` when git has no user name and email for `path`; else nothing."""
+    configured = all(
+        _git.run(path, "config", key, check=False).strip() for key in ("user.name", "user.email")
+    )
+    return {} if configured else dict(FALLBACK_IDENTITY)
 
 
 def _first_commit_message(answers: Mapping[str, Any], ref: str | None) -> str:

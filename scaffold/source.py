@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import git
 import yaml
 from packaging.version import InvalidVersion, Version
 
-from scaffold import _yaml
+from scaffold import _git, _yaml
+from scaffold._git import GitFailed
 from scaffold.errors import TemplateError
 from scaffold.policy import POLICY_FILE, Policy, load_policy
 
@@ -31,6 +31,7 @@ __all__ = [
     "latest_version",
     "latest_version_tag",
     "open_source",
+    "tags",
 ]
 
 COPIER_FILE = "copier.yml"
@@ -121,21 +122,25 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
     with tempfile.TemporaryDirectory(prefix="scaffold-template-") as tmp:
         checkout = Path(tmp) / "template"
         try:
-            repo = git.Repo.clone_from(url.removeprefix("git+"), checkout, no_checkout=True)
-        except (git.exc.UnsafeProtocolError, git.exc.UnsafeOptionError):
+            _git.run(
+                None,
+                "clone",
+                "-q",
+                "--no-checkout",
+                "--",
+                url.removeprefix("git+"),
+                str(checkout),
+                network=True,
+            )
+        except GitFailed as exc:
             raise TemplateError(
-                f"template {src!r} is not a path or URL git may clone",
-                hint="pass --template with a path, an https:// or ssh:// URL, or user@host:path",
-            ) from None
-        except git.GitCommandError as exc:
-            raise TemplateError(
-                f"cannot reach template {src!r}: {git_reason(exc)}",
+                f"cannot reach template {src!r}: {exc.reason}",
                 hint="check the URL and your access to it",
             ) from None
-        chosen = ref or latest_version_tag(repo) or "HEAD"
+        chosen = ref or latest_version_tag(checkout) or "HEAD"
         try:
-            repo.git.checkout(chosen, "--")
-        except git.GitCommandError:
+            _git.run(checkout, "checkout", "-q", chosen, "--")
+        except GitFailed:
             raise TemplateError(
                 f"template {src!r} has no version {chosen!r}", hint="pick an existing tag or commit"
             ) from None
@@ -144,9 +149,10 @@ def open_source(src: str | None = None, ref: str | None = None) -> Iterator[Temp
                 f"{src!r} at {chosen} has no {COPIER_FILE}",
                 hint="point --template at a template set",
             )
-        resolved = chosen if ref or chosen != "HEAD" else repo.head.commit.hexsha
+        resolved = chosen
+        if not ref and chosen == "HEAD":
+            resolved = _git.run(checkout, "rev-parse", "HEAD").strip()
         yield TemplateSource(url=recorded or url, ref=resolved, root=checkout)
-        repo.close()
 
 
 def check_source(src: str) -> None:
@@ -163,9 +169,23 @@ def check_source(src: str) -> None:
         )
 
 
-def latest_version_tag(repo: git.Repo) -> str | None:
-    """The highest PEP 440 version tag of a repository, as copier would choose it."""
-    return latest_version(tag.name for tag in repo.tags)
+def latest_version_tag(repo: Path) -> str | None:
+    """The highest PEP 440 version tag of the repository at `repo`, as copier would choose it.
+
+    Raises:
+        GitFailed: `repo` is not a git repository.
+    """
+    return latest_version(tags(repo))
+
+
+def tags(repo: Path) -> list[str]:
+    """Every tag name of the repository at `repo`.
+
+    Raises:
+        GitFailed: `repo` is not a git repository.
+    """
+    out = _git.run(repo, "for-each-ref", "--format=%(refname:strip=2)", "refs/tags")
+    return out.split()
 
 
 def latest_version(names: Iterable[str]) -> str | None:
@@ -232,11 +252,3 @@ def _copier_url(url: str) -> str:
 def is_git_root(path: Path) -> bool:
     """Whether `path` is the top of a git repository (a work tree or a bare repository)."""
     return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "refs").is_dir())
-
-
-def git_reason(exc: git.GitCommandError) -> str:
-    """The one line of a failed git command that says why it failed."""
-    lines = [ln.strip() for ln in str(exc.stderr or exc).splitlines() if ln.strip()]
-    fatal = [ln for ln in lines if "fatal:" in ln]
-    reason = (fatal or lines or ["git failed"])[-1]
-    return reason.split("fatal:", 1)[-1].strip().strip("'")

@@ -8,16 +8,17 @@ platform team can edit the policy, tag a release and roll it out with `scaffold 
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-import git
 from packaging.version import InvalidVersion, Version
 
+from scaffold import _git
+from scaffold._git import GitFailed
+from scaffold._signals import deferred
 from scaffold.errors import DestinationError, GitError, TemplateError
-from scaffold.render import commit_all
+from scaffold.render import commit_all, identity_env
 from scaffold.source import bundled_templates
 
 __all__ = ["DEFAULT_VERSION", "init_template_repo"]
@@ -25,10 +26,6 @@ __all__ = ["DEFAULT_VERSION", "init_template_repo"]
 DEFAULT_VERSION = "v0.1.0"
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
-_FALLBACK_IDENTITY = {
-    "GIT_COMMITTER_NAME": "otel-scaffold",
-    "GIT_COMMITTER_EMAIL": "otel-scaffold@localhost",
-}
 
 
 def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
@@ -55,29 +52,39 @@ def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
         )
     source = bundled_templates()
     missing = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
+    staging: Path | None = None
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    except OSError as exc:
-        raise DestinationError(
-            f"cannot create {dest}: {exc.strerror}", hint="choose a writable directory"
-        ) from None
-    try:
+        with deferred():
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+            except OSError as exc:
+                raise DestinationError(
+                    f"cannot create {dest}: {exc.strerror}", hint="choose a writable directory"
+                ) from None
         out = staging / dest.name
         shutil.copytree(source, out, ignore=_IGNORED)
         commit_all(
             out, f"Start the template set at {version}\n\nCopied from the bundled templates."
         )
         _tag(out, version)
-        if dest.exists():
-            dest.rmdir()
-        out.rename(dest)
+        with deferred():
+            try:
+                out.rename(dest)  # replaces an empty directory, never a non-empty one
+            except OSError as exc:
+                raise DestinationError(
+                    f"{dest} is no longer empty (or cannot be replaced): {exc.strerror}",
+                    hint="choose an empty or new directory",
+                ) from None
     except BaseException:
-        if missing:
-            shutil.rmtree(missing[-1], ignore_errors=True)
+        with deferred():
+            if missing:
+                shutil.rmtree(missing[-1], ignore_errors=True)
         raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        with deferred():
+            if staging is not None:
+                shutil.rmtree(staging, ignore_errors=True)
     return dest
 
 
@@ -99,11 +106,17 @@ def _check_version(version: str) -> None:
 def _tag(path: Path, version: str) -> None:
     """Make an annotated tag: a release with a date and an author, as `git describe` expects."""
     try:
-        repo = git.Repo(path)
-        reader = repo.config_reader()
-        configured = reader.has_option("user", "name") and reader.has_option("user", "email")
-        env = None if configured else {**os.environ, **_FALLBACK_IDENTITY}
-        repo.git.tag("-a", version, "-m", f"Template set {version}", env=env)
-        repo.close()
-    except (git.GitError, OSError) as exc:
-        raise GitError(f"could not tag {version} in {path}: {exc}", hint="check git") from None
+        _git.run(
+            path,
+            "tag",
+            "--no-sign",
+            "-a",
+            version,
+            "-m",
+            f"Template set {version}",
+            env=identity_env(path),
+        )
+    except GitFailed as exc:
+        raise GitError(
+            f"could not tag {version} in {path}: {exc.reason}", hint="check git"
+        ) from None

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scaffold import _git
 from scaffold.errors import CheckFailedError, DestinationError, ScaffoldError, TemplateError
 from scaffold.source import is_git_root, open_source
 
@@ -183,28 +184,56 @@ def _command(
     timeout: float,
     judge: Callable[[str], str | None] | None = None,
 ) -> StepResult:
-    """Run one command; it passes when it exits 0 and `judge(stdout)` finds nothing wrong."""
+    """Run one command; it passes when it exits 0 and `judge(stdout)` finds nothing wrong.
+
+    The command leads its own process group, so a timeout or an interrupt of the check stops
+    everything it started (compilers, test binaries), not only the command itself.
+    """
     start = time.monotonic()
     try:
-        proc = subprocess.run(
+        proc = subprocess.Popen(
             list(cmd),
             cwd=cwd,
             env={**os.environ, **env},
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout,
-            check=False,
+            **_git.own_group(),
         )
-    except subprocess.TimeoutExpired:
-        return StepResult(name, False, time.monotonic() - start, f"timed out after {timeout:.0f}s")
     except OSError as exc:
         return StepResult(name, False, time.monotonic() - start, f"could not run {cmd[0]}: {exc}")
+    with _STEPS_LOCK:
+        _STEPS.add(proc)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _git.stop(proc)
+        return StepResult(name, False, time.monotonic() - start, f"timed out after {timeout:.0f}s")
+    except BaseException:
+        _git.stop(proc)
+        raise
+    finally:
+        with _STEPS_LOCK:
+            _STEPS.discard(proc)
     seconds = time.monotonic() - start
-    output = f"{proc.stdout}\n{proc.stderr}".strip()
+    output = f"{stdout}\n{stderr}".strip()
     if proc.returncode != 0:
         return StepResult(name, False, seconds, _tail(f"exit {proc.returncode}\n{output}"))
-    problem = judge(proc.stdout) if judge else None
+    problem = judge(stdout) if judge else None
     return StepResult(name, problem is None, seconds, _tail(problem or output))
+
+
+# Steps running now (in the lanes' threads): an interrupted check stops them all.
+_STEPS: set[subprocess.Popen[str]] = set()
+_STEPS_LOCK = threading.Lock()
+
+
+def _stop_steps() -> None:
+    with _STEPS_LOCK:
+        running = list(_STEPS)
+    for proc in running:
+        _git.stop(proc)
 
 
 def _missing(tools: Iterable[str], language: str) -> StepResult | None:
@@ -598,9 +627,13 @@ class TemplateCheck:
     def _run_all(
         self, combos: list[Combination], root: Path, template: str, ref: str | None
     ) -> list[CombinationResult]:
+        stop = threading.Event()
+
         def lane(language: str) -> dict[str, CombinationResult]:
             done: dict[str, CombinationResult] = {}
             for combo in combos:
+                if stop.is_set():
+                    break
                 if combo.language == language:
                     result = _check_one(combo, root / combo.name, template, ref)
                     done[combo.name] = result
@@ -615,8 +648,14 @@ class TemplateCheck:
                 by_name.update(lane(language))
         else:
             with ThreadPoolExecutor(max_workers=min(self.jobs, len(languages))) as pool:
-                for done in pool.map(lane, languages):
-                    by_name.update(done)
+                try:
+                    for done in pool.map(lane, languages):
+                        by_name.update(done)
+                except BaseException:
+                    # Interrupted: no new combination, and the running steps end now.
+                    stop.set()
+                    _stop_steps()
+                    raise
         return [by_name[combo.name] for combo in combos]
 
 

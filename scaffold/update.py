@@ -6,24 +6,28 @@ is `copier update` with the options Renovate's copier manager uses, wrapped in w
 to its caller:
 
 - before: refuse what cannot be updated safely, with one line that says what to do: not a git
-  repository, no answers file, uncommitted changes, a template source that is not versioned or
-  cannot be reached, a version that does not exist or is older than the current one;
+  repository, no answers file, uncommitted changes anywhere in the repository, `.rej` files an
+  earlier update left in the service, a template source that is not versioned or cannot be
+  reached, a version that does not exist or is older than the current one;
+- around: copier runs on a scratch copy of the service alone (`scaffold._workspace`), never on
+  the repository, so it cannot touch a file outside the service or one git does not track;
 - after: find every conflict (unmerged index entries, files with `<<<<<<<` markers) and every
   `.rej` file copier left, and report them; a `.rej` is removed only when every line it holds is
   in the conflicted file, so no edit is ever dropped silently; a file the new version no longer
   has (moved or removed by the template) that the service had edited is put back, as a conflict,
-  where copier would delete it with the edits in it;
-- on failure: put the service back as it was (it was clean before the update started).
+  where copier would delete it with the edits in it; an edited file git treats as binary, whose
+  edit copier's diff cannot carry, keeps the service's version, as a conflict with the
+  template's version in the index;
+- last: write the result into the service in one step that refuses to write over a file git
+  does not track and, when it fails or a signal arrives, puts the service back as it was.
 
-`pretend` runs the same update in a throw-away clone, so its report (conflicts included) is
-exactly what a real run would do, and the service is not touched.
+`pretend` stops before the last step, so its report (conflicts and refusals included) is exactly
+what a real run would do, and the service is not touched.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,13 +36,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import copier
-import git
 import yaml
 from copier.errors import CopierError
 from packaging.version import InvalidVersion, Version
 from plumbum import ProcessExecutionError
 
-from scaffold import __version__, _yaml
+from scaffold import __version__, _git, _yaml
+from scaffold._git import GitFailed
+from scaffold._workspace import Change, Scratch, carry, refuse_in_the_way
 from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
 from scaffold.errors import (
     AnswerError,
@@ -48,13 +53,7 @@ from scaffold.errors import (
     NotVersionedError,
     TemplateError,
 )
-from scaffold.source import (
-    bundled_templates,
-    git_reason,
-    is_git_root,
-    latest_version,
-    open_source,
-)
+from scaffold.source import bundled_templates, is_git_root, latest_version, open_source
 
 __all__ = [
     "ANSWERS_FILE",
@@ -77,8 +76,6 @@ _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 # `git describe --tags` output, which copier records for a commit after a tag: v1.0.0-3-gabc1234.
 _DESCRIBED = re.compile(r"-g[0-9a-f]{7,40}$")
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
-# Never wait for a password prompt: a CI job or a fleet run would hang on it.
-_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +108,10 @@ class UpdateResult:
             them) that hold the service's own edits. Each is kept as committed and listed in
             `conflicts`; git records it as "deleted by them". Carry the edits over to where
             the template's code went, then `git rm` the file.
+        binary: files git treats as binary (a NUL byte, UTF-16 text, a `binary` attribute)
+            that both the service and the template changed. A diff cannot merge them: each
+            keeps the service's version, is listed in `conflicts`, and the index holds both
+            (`git checkout --theirs FILE` gives the template's).
         pretend: nothing was written; the result is what a real run would do.
         notes: the template's own change log between the two versions (commit subjects,
             newest first, at most 20): what the platform team says changed.
@@ -124,6 +125,7 @@ class UpdateResult:
     conflicts: tuple[str, ...] = ()
     rejects: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    binary: tuple[str, ...] = ()
     pretend: bool = False
     notes: tuple[str, ...] = ()
 
@@ -152,19 +154,29 @@ class UpdateResult:
             f"  kept      {path} ({self.to_version} moved or removed it; it holds your edits)"
             for path in self.removed
         ]
+        lines += [
+            f"  kept      {path} (binary: yours is in the file; "
+            f"`git checkout --theirs {path}` gives {self.to_version}'s)"
+            for path in self.binary
+        ]
         if self.pretend:
             return lines
-        markers = set(self.conflicts) - set(self.removed)
+        markers = set(self.conflicts) - set(self.removed) - set(self.binary)
         if self.removed:
             lines.append(
                 "Carry your edits out of the kept files into the template's new code and "
                 f"`git rm` them{'.' if markers else ', then commit.'}"
             )
+        if self.binary:
+            lines.append(
+                "Make each binary file what it should be from both versions, `git add` it"
+                f"{'.' if markers else ', then commit.'}"
+            )
         if markers:
             lines.append(
                 "Resolve the <<<<<<< markers in the conflicted files, `git add` them, then commit."
             )
-        elif self.changed and not self.removed:
+        elif self.changed and not self.removed and not self.binary:
             lines.append("Review the change with `git diff`, run the tests, then commit.")
         return lines
 
@@ -221,13 +233,17 @@ class UpdateService:
 
         Raises:
             ScaffoldError: (a subclass) when the service cannot be updated; nothing is changed.
-                `DirtyRepoError` for uncommitted changes, `NotVersionedError` for a template
-                source without versions, `TemplateError` for an unreachable source or an
-                unknown or older version, `GitError`/`DestinationError` for a path that is not
-                a generated service in a git repository.
+                `DirtyRepoError` for uncommitted changes anywhere in the repository, `.rej`
+                files of an earlier update, or files git does not track where the update would
+                write; `NotVersionedError` for a template source without versions,
+                `TemplateError` for an unreachable source or an unknown or older version,
+                `GitError`/`DestinationError` for a path that is not a generated service in a
+                git repository.
+            Interrupted: a termination signal arrived; the service is as it was.
         """
         service = _Service.open(self.path)
         service.refuse_dirty()
+        service.refuse_rejects()
         refs = service.template_refs()
         target = _target(service, refs, self.to)
         if _same_version(service.commit, target):
@@ -239,12 +255,28 @@ class UpdateService:
                 pretend=self.pretend,
             )
         notes = _check_release(service, target)
-        if not self.pretend:
-            return replace(_update(service, target), notes=notes)
-        with tempfile.TemporaryDirectory(prefix="scaffold-pretend-") as tmp:
-            clone = _clone(service, Path(tmp) / "repo")
-            result = _update(clone, target)
-        return replace(result, path=service.path, pretend=True, notes=notes)
+        with tempfile.TemporaryDirectory(prefix="scaffold-update-") as tmp:
+            try:
+                scratch = Scratch.of(service.top, service.pathspec, Path(tmp) / "service")
+            except (GitFailed, OSError) as exc:
+                why = exc.reason if isinstance(exc, GitFailed) else exc.strerror
+                raise GitError(
+                    f"could not make a scratch copy of {service.path}: {why}",
+                    hint="check free space in the temporary directory",
+                ) from None
+            copy = replace(service, top=scratch.root, path=scratch.root)
+            result, changes = _update(copy, target, Path(tmp) / "old")
+            refuse_in_the_way(service.path, changes)
+            if not self.pretend:
+                try:
+                    carry(scratch, service.top, service.path, changes)
+                except OSError as exc:
+                    raise DestinationError(
+                        f"could not write the update into {service.path}: {exc.strerror}",
+                        hint="nothing was changed; free some space or fix the permissions, "
+                        "then update again",
+                    ) from None
+        return replace(result, path=service.path, pretend=self.pretend, notes=notes)
 
 
 def check(path: Path | str = ".") -> CheckResult:
@@ -297,20 +329,18 @@ class _Service:
                 f"{path} is not a directory", hint="pass the root of a generated service"
             )
         try:
-            top = Path(_git(path, "rev-parse", "--show-toplevel").strip()).resolve()
-        except git.GitCommandError:
+            top = Path(_git.run(path, "rev-parse", "--show-toplevel").strip()).resolve()
+        except GitFailed:
             raise GitError(
                 f"{path} is not in a git repository; an update merges through git history",
                 hint="run `git init && git add -A && git commit -m 'Import service'` first",
             ) from None
         path = path.resolve()
-        try:
-            _git(top, "rev-parse", "--verify", "--quiet", "HEAD")
-        except git.GitCommandError:
+        if not _git.ok(top, "rev-parse", "--verify", "--quiet", "HEAD"):
             raise GitError(
                 f"the git repository at {top} has no commits yet",
                 hint="commit the service first",
-            ) from None
+            )
         answers = _read_answers(path)
         src = answers.get("_src_path")
         if not isinstance(src, str) or not src:
@@ -338,11 +368,40 @@ class _Service:
         return cls(path=path, top=top, answers=answers, src=src, commit=commit)
 
     def refuse_dirty(self) -> None:
-        """Refuse uncommitted changes, as copier does (untracked files count)."""
-        status = _git(self.top, "status", "--porcelain", "-z", "--", self.pathspec)
+        """Refuse uncommitted changes anywhere in the repository (untracked files count).
+
+        Not only in the service: conflict resolution ends in `git reset --hard` or a commit of
+        everything for many people, and either would take other work with it.
+        """
+        status = _git.run(self.top, "status", "--porcelain", "-z")
         files = [entry[3:] for entry in status.split("\0") if len(entry) > 3]
-        if files:
+        if not files:
+            return
+        if self.top == self.path:
             raise DirtyRepoError(self.path, files)
+        raise DirtyRepoError(
+            self.path,
+            files,
+            problem=f"is in a repository ({self.top}) with uncommitted changes",
+            hint="commit or stash them first: an update leaves the rest of the repository "
+            "alone only when it is clean",
+        )
+
+    def refuse_rejects(self) -> None:
+        """Refuse `.rej` files an earlier update left (ignored ones too): hunks not applied yet.
+
+        copier deletes every `.rej` it finds during an update, applied or not.
+        """
+        out = _git.run(self.path, "ls-files", "--others", "-z", "--", "*.rej")
+        rejects = sorted(path for path in out.split("\0") if path)
+        if rejects:
+            raise DirtyRepoError(
+                self.path,
+                rejects,
+                problem="holds .rej files of an earlier update, with changes nobody applied yet",
+                hint="apply each to the file it names by hand, then delete it; an update would "
+                "throw it away",
+            )
 
     def template_refs(self) -> TemplateRefs:
         """The tags and branch names of the service's template source."""
@@ -367,10 +426,10 @@ def template_refs(src: str, cwd: Path | None = None) -> TemplateRefs:
     if is_bundled_source(src):
         bundled_repo()
     try:
-        listing = _git(cwd or Path.cwd(), "ls-remote", _git_url(src))
-    except git.GitCommandError as exc:
+        listing = _git.run(cwd or Path.cwd(), "ls-remote", _git_url(src), network=True)
+    except GitFailed as exc:
         raise TemplateError(
-            f"cannot reach template {src!r}: {git_reason(exc)}",
+            f"cannot reach template {src!r}: {exc.reason}",
             hint="if it moved, set _src_path in the answers file to its new location",
         ) from None
     tags: list[str] = []
@@ -498,17 +557,18 @@ def _check_release(service: _Service, target: str) -> tuple[str, ...]:
     """
     with open_source(_git_url(service.src), target) as source:
         source.policy()
-        try:
-            log = _git(source.root, "log", "--format=%s", "-n", "20", f"{service.commit}..HEAD")
-        except git.GitCommandError:
-            return ()  # the old version is not a ref of the source (a moved tag, a bare sha)
+        # Empty when the old version is not a ref of the source (a moved tag, a bare sha).
+        log = _git.run(
+            source.root, "log", "--format=%s", "-n", "20", f"{service.commit}..HEAD", check=False
+        )
     return tuple(line for line in log.splitlines() if line.strip())
 
 
-def _update(service: _Service, target: str) -> UpdateResult:
-    rejects_before = set(_rejects(service))
+def _update(service: _Service, target: str, old_dir: Path) -> tuple[UpdateResult, list[Change]]:
+    """Run copier's update on `service` (a scratch copy) and settle what copier leaves."""
+    old = _OldRender(service, old_dir)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _git.copier_limits():
             warnings.simplefilter("ignore")
             copier.run_update(
                 service.path,
@@ -521,83 +581,153 @@ def _update(service: _Service, target: str) -> UpdateResult:
                 unsafe=False,
                 quiet=True,
             )
-        removed = _keep_edited_removals(service)
-    except BaseException as exc:
-        _restore(service)
-        if isinstance(exc, ValueError) and not isinstance(exc, CopierError):
-            # copier reports a question it cannot answer with defaults this way.
-            raise AnswerError(
-                "answers", f"{_first_line(exc)} (the new template version asks a new question)"
-            ) from None
-        if isinstance(exc, CopierError | ProcessExecutionError | git.GitError | OSError):
-            raise TemplateError(
-                f"copier could not update {service.path} to {target}: {_first_line(exc)}",
-                hint="nothing was changed; check the template source and version",
-            ) from None
-        raise
-    return _report(service, target, rejects_before, removed)
+        removed = _keep_edited_removals(service, old)
+        binary = _keep_binary_edits(service, old)
+    except ValueError as exc:
+        if isinstance(exc, CopierError):
+            raise _copier_failed(service, target, exc) from None
+        # copier reports a question it cannot answer with defaults this way.
+        raise AnswerError(
+            "answers", f"{_first_line(exc)} (the new template version asks a new question)"
+        ) from None
+    except (CopierError, ProcessExecutionError, GitFailed, OSError) as exc:
+        raise _copier_failed(service, target, exc) from None
+    result = _report(service, target, removed, binary)
+    return result, Scratch(service.top).changes()
 
 
-def _keep_edited_removals(service: _Service) -> tuple[str, ...]:
+def _copier_failed(service: _Service, target: str, exc: BaseException) -> TemplateError:
+    return TemplateError(
+        f"copier could not update the service to {target}: {_first_line(exc)}",
+        hint="nothing was changed; check the template source and version",
+    )
+
+
+class _OldRender:
+    """The version the service is on, rendered afresh with its answers, when first needed.
+
+    Only what copier leaves behind unmerged needs it: a file it deleted, a binary file.
+    """
+
+    def __init__(self, service: _Service, dest: Path) -> None:
+        self.service = service
+        self.dest = dest
+        self._done = False
+
+    def read(self, path: str) -> bytes | None:
+        """The old version's content of `path`, or None when it had no such file."""
+        if not self._done:
+            answers = {k: v for k, v in self.service.answers.items() if not k.startswith("_")}
+            with _git.copier_limits():
+                copier.run_copy(
+                    self.service.src,
+                    self.dest,
+                    data=answers,
+                    vcs_ref=self.service.commit,
+                    defaults=True,
+                    overwrite=True,
+                    unsafe=False,
+                    quiet=True,
+                )
+            self._done = True
+        file = self.dest / path
+        return file.read_bytes() if file.is_file() else None
+
+
+def _keep_edited_removals(service: _Service, old: _OldRender) -> tuple[str, ...]:
     """Put back each file copier deleted that the service had edited; return their paths.
 
     copier deletes every file the new template version no longer has, edited or not: the
     edit's hunks cannot apply to a file the template moved away, and copier discards their
-    `.rej`. The old version is rendered again with the service's answers (only when the update
-    deleted something) to tell edited files from untouched ones. An edited one is restored as
-    committed and recorded in the index as a modify/delete conflict, as `git merge` records one:
-    stage 1 the old template's file, stage 2 the service's, no stage 3 (deleted by them).
+    `.rej`. The old version tells edited files from untouched ones. An edited one is restored
+    as committed and recorded in the index as a modify/delete conflict, as `git merge` records
+    one: stage 1 the old template's file, stage 2 the service's, no stage 3 (deleted by them).
     """
     deleted = [path for code, path in _status(service) if code == " D"]
-    if not deleted:
-        return ()
-    answers = {k: v for k, v in service.answers.items() if not k.startswith("_")}
     kept: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="scaffold-old-") as tmp:
-        old = Path(tmp) / "old"
-        copier.run_copy(
-            service.src,
-            old,
-            data=answers,
-            vcs_ref=service.commit,
-            defaults=True,
-            overwrite=True,
-            unsafe=False,
-            quiet=True,
-        )
-        for path in deleted:
-            _git(service.path, "checkout", "-q", "HEAD", "--", path)
-            base = old / path
-            if base.is_file() and base.read_bytes() == (service.path / path).read_bytes():
-                (service.path / path).unlink()  # untouched: the template's removal stands
-                continue
-            top_path = (service.path / path).relative_to(service.top).as_posix()
-            mode, ours, _ = _git(service.top, "ls-files", "-s", "--", top_path).split(None, 2)
-            entries = [f"0 {'0' * 40}\t{top_path}", f"{mode} {ours} 2\t{top_path}"]
-            if base.is_file():
-                theirs_base = _git(service.top, "hash-object", "-w", "--", str(base)).strip()
-                entries.append(f"{mode} {theirs_base} 1\t{top_path}")
-            try:
-                subprocess.run(
-                    ["git", "update-index", "--index-info"],
-                    cwd=service.top,
-                    input="\n".join(entries) + "\n",
-                    text=True,
-                    capture_output=True,
-                    check=True,
-                    env={**os.environ, **_GIT_ENV},
-                )
-            except subprocess.CalledProcessError as exc:
-                raise GitError(
-                    f"could not record {path} as a conflict: {exc.stderr.strip()}",
-                    hint="nothing was changed; check the repository with `git status`",
-                ) from None
+    for path in deleted:
+        _git.run(service.path, "checkout", "-q", "HEAD", "--", path)
+        base = old.read(path)
+        if base == (service.path / path).read_bytes():
+            (service.path / path).unlink()  # untouched: the template's removal stands
+            continue
+        _record_conflict(service, path, base=base, theirs=None)
+        kept.append(path)
+    return tuple(kept)
+
+
+def _keep_binary_edits(service: _Service, old: _OldRender) -> tuple[str, ...]:
+    """Keep each edit of a binary file that copier dropped; return the conflicted paths.
+
+    copier carries the service's edits as a text diff; for a file git treats as binary the diff
+    says only "Binary files differ", `git apply` skips it, and the file is left as the new
+    template renders it, the edit gone. So for each file the update changed that git sees as
+    binary: untouched by the service (same as the old version), the template's version stands;
+    untouched by the template (old and new render alike), the service's version is put back;
+    changed by both, the service's version is put back and the index records the conflict
+    (stage 1 old, 2 the service's, 3 the template's), as `git merge` records a binary one.
+    """
+    changed = [path for code, path in _status(service) if code == " M"]
+    if not changed:
+        return ()
+    numstat = _git.run(
+        service.top,
+        "diff",
+        "--numstat",
+        "-z",
+        "HEAD",
+        "--",
+        *(_top_path(service, p) for p in changed),
+    )
+    binary = [
+        _service_path(service, entry.split("\t", 2)[2])
+        for entry in numstat.split("\0")
+        if entry.startswith("-\t-\t")
+    ]
+    kept: list[str] = []
+    for path in binary:
+        file = service.path / path
+        ours = _git.run_bytes(service.top, "cat-file", "blob", f"HEAD:{_top_path(service, path)}")
+        theirs = file.read_bytes()
+        base = old.read(path)
+        if base == ours:
+            continue  # the service never edited it: the template's change stands
+        file.write_bytes(ours)
+        if base != theirs:
+            _record_conflict(service, path, base=base, theirs=theirs)
             kept.append(path)
     return tuple(kept)
 
 
+def _record_conflict(
+    service: _Service, path: str, *, base: bytes | None, theirs: bytes | None
+) -> None:
+    """Record `path` as unmerged: stage 1 `base`, 2 what HEAD has, 3 `theirs` (when given)."""
+    top_path = _top_path(service, path)
+    mode, ours, _ = _git.run(service.top, "ls-files", "-s", "--", top_path).split(None, 2)
+    entries = [f"0 {'0' * 40}\t{top_path}", f"{mode} {ours} 2\t{top_path}"]
+    for stage, content in ((1, base), (3, theirs)):
+        if content is not None:
+            blob = _git.run_bytes(service.top, "hash-object", "-w", "--stdin", input=content)
+            entries.append(f"{mode} {blob.decode().strip()} {stage}\t{top_path}")
+    _git.run(
+        service.top, "update-index", "-z", "--index-info", input="".join(f"{e}\0" for e in entries)
+    )
+
+
+def _top_path(service: _Service, path: str) -> str:
+    return (service.path / path).relative_to(service.top).as_posix()
+
+
+def _service_path(service: _Service, top_path: str) -> str:
+    return (service.top / top_path).relative_to(service.path).as_posix()
+
+
 def _report(
-    service: _Service, target: str, rejects_before: set[str], removed: tuple[str, ...] = ()
+    service: _Service,
+    target: str,
+    removed: tuple[str, ...] = (),
+    binary: tuple[str, ...] = (),
 ) -> UpdateResult:
     """Read what copier did from git: changed files, conflicts, and stray `.rej` files."""
     entries = _status(service)
@@ -610,7 +740,7 @@ def _report(
             changes[path] = "conflict"
         elif "D" in code:
             changes[path] = "deleted"
-        elif code == "??" or "A" in code:
+        elif code in ("??", "!!") or "A" in code:
             changes[path] = "added"
         else:
             changes[path] = "modified"
@@ -618,7 +748,7 @@ def _report(
         if kind != "deleted" and _has_markers(service.path / path):
             changes[path] = "conflict"
     kept: list[str] = []
-    for reject in sorted(set(_rejects(service)) - rejects_before):
+    for reject in sorted(_rejects(service)):
         target_file = reject.removesuffix(".rej")
         changes[target_file] = "conflict"
         if not _represented(service.path / reject, service.path / target_file):
@@ -635,17 +765,19 @@ def _report(
         conflicts=tuple(sorted(p for p, kind in changes.items() if kind == "conflict")),
         rejects=tuple(kept),
         removed=removed,
+        binary=binary,
     )
 
 
 def _status(service: _Service) -> list[tuple[str, str]]:
     """`git status` of the service as (XY code, path relative to the service root)."""
-    out = _git(
+    out = _git.run(
         service.top,
         "status",
         "--porcelain",
         "-z",
         "--untracked-files=all",
+        "--ignored",
         "--no-renames",
         "--",
         service.pathspec,
@@ -658,7 +790,7 @@ def _status(service: _Service) -> list[tuple[str, str]]:
 
 def _rejects(service: _Service) -> list[str]:
     """Untracked `.rej` files in the service, ignored ones included (`*.rej` is often ignored)."""
-    out = _git(service.path, "ls-files", "--others", "-z", "--", "*.rej")
+    out = _git.run(service.path, "ls-files", "--others", "-z", "--", "*.rej")
     return [path for path in out.split("\0") if path]
 
 
@@ -686,42 +818,6 @@ def _represented(reject: Path, target: Path) -> bool:
         if line.startswith(b"+") and not line.startswith(b"+++")
     ]
     return all(line in have for line in wanted)
-
-
-def _restore(service: _Service) -> None:
-    """Put a service that was clean before the update back to its last commit."""
-    spec = service.pathspec
-    for args in (
-        ("reset", "-q", "HEAD", "--", spec),
-        ("checkout", "-q", "HEAD", "--", spec),
-        ("clean", "-fdq", "--", spec),
-    ):
-        try:
-            _git(service.top, *args)
-        except git.GitCommandError:
-            continue
-
-
-def _clone(service: _Service, dest: Path) -> _Service:
-    """A throw-away copy of the service's repository at its current commit, for `pretend`.
-
-    `--shared` borrows the objects instead of copying them, and the checkout is the exact HEAD
-    commit even when it is detached or on no branch.
-    """
-    head = _git(service.top, "rev-parse", "HEAD").strip()
-    try:
-        git.Repo.clone_from(str(service.top), dest, shared=True, no_checkout=True)
-        _git(dest, "checkout", "-q", "--detach", head)
-    except git.GitCommandError as exc:
-        raise GitError(
-            f"could not make a scratch copy of {service.top}: {git_reason(exc)}",
-            hint="check free space in the temporary directory",
-        ) from None
-    return replace(service, top=dest.resolve(), path=(dest / service.pathspec).resolve())
-
-
-def _git(cwd: Path, *args: str) -> str:
-    return str(git.Git(str(cwd)).execute(["git", *args], env={**os.environ, **_GIT_ENV}))
 
 
 def _git_url(src: str) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -116,3 +118,38 @@ def copier_update_as_renovate(path: Path, to: str) -> str:
     copier = Path(sys.executable).parent / "copier"
     args = ["update", "--skip-answered", "--defaults", "--answers-file", ".copier-answers.yml"]
     return run([str(copier), *args, "--vcs-ref", to, "--quiet"], path)
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A local TCP port that accepts every connection and never sends a byte: a dead remote."""
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+def caught_signals(pid: int) -> int:
+    """The mask of signals a running process has handlers for (Linux: /proc/PID/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+        if line.startswith("SigCgt:"):
+            return int(line.split()[1], 16)
+    return 0

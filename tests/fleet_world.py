@@ -16,7 +16,7 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -155,14 +155,14 @@ def git(cwd: Path, *args: str) -> str:
     return proc.stdout
 
 
-def make_template(root: Path) -> Path:
+def make_template(root: Path, verify: Mapping[str, str] = VERIFY) -> Path:
     """A template repository at `root/template`: the bundled set tagged OLD, then NEW."""
     template = init_template_repo(root / "template", OLD)
-    release_next(template)
+    release_next(template, verify)
     return template
 
 
-def release_next(template: Path) -> None:
+def release_next(template: Path, verify: Mapping[str, str] = VERIFY) -> None:
     """Release NEW: other sampling ratios, one more org attribute, cheaper verify commands."""
     policy = template / "policy.yml"
     text = policy.read_text(encoding="utf-8")
@@ -178,8 +178,8 @@ def release_next(template: Path) -> None:
         if text.count(old) != 1:
             raise AssertionError(f"policy.yml no longer has exactly one {old!r}")
         text = text.replace(old, new)
-    verify = f"verify:\n  go: {VERIFY['go']}\n  rust: {VERIFY['rust']}\n"
-    text, found = re.subn(r"(?m)^verify:\n(?:[ #].*\n)*", verify, text)
+    section = f"verify:\n  go: {verify['go']}\n  rust: {verify['rust']}\n"
+    text, found = re.subn(r"(?m)^verify:\n(?:[ #].*\n)*", section, text)
     if found != 1:
         raise AssertionError("policy.yml has no verify section")
     policy.write_text(text, encoding="utf-8")

@@ -574,3 +574,30 @@ def test_adopted_project_updates_to_v2_and_keeps_unadopted_files_absent(
     assert {p: (project / p).read_bytes() for p in own} == own
     defaults = (project / "src" / "telemetry" / "defaults.rs").read_text()
     assert V2_RATIO in defaults
+
+
+@pytest.mark.parametrize(
+    ("link", "target"),
+    [
+        ("internal", "outside"),  # a directory adopt writes the package into
+        ("go.mod", "outside/go.mod"),  # a manifest adopt edits
+    ],
+)
+def test_a_symbolic_link_out_of_the_repository_is_never_written_through(
+    tmp_path: Path, link: str, target: str
+) -> None:
+    project = _go_project(tmp_path / "p")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    if link == "go.mod":
+        (project / "go.mod").rename(outside / "go.mod")
+    (project / link).symlink_to(Path("..") / target)
+    _commit(project, "link to a shared place")
+    before, outside_before = _tree(project), _tree(outside)
+
+    with pytest.raises(DestinationError, match="lead out of the repository") as info:
+        Adopt(project).run()
+
+    assert link in str(info.value) and str(outside.resolve()) in str(info.value)
+    assert _tree(outside) == outside_before, "nothing written outside the repository"
+    assert _tree(project) == before and _status(project) == set()

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import random
 import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -571,3 +577,229 @@ def test_cli_rejects_a_bad_shard(tmp_path: Path, command: str, shard: str) -> No
     assert result.exit_code == 2, result.output
     assert "--shard" in result.stderr
     assert not cache.exists()
+
+
+# -- safety: rewritten history, interrupts, dead remotes ----------------------------------------
+
+SECRET = "DEPLOY_TOKEN=ghp_this-must-never-come-back\n"
+
+
+def _rewrite_default_branch(remote: Path, scratch: Path) -> str:
+    """A team commits a secret to the remote's main; returns the secret's blob id."""
+    work = scratch / f"team-{remote.stem}"
+    git(scratch, "clone", "-q", str(remote), str(work))
+    (work / "deploy.env").write_text(SECRET, encoding="utf-8")
+    git(work, "add", "deploy.env")
+    git(work, "commit", "-q", "-m", "Add deploy settings")
+    git(work, "push", "-q", "origin", "HEAD")
+    return git(work, "hash-object", "deploy.env").strip()
+
+
+def _purge(remote: Path, scratch: Path) -> str:
+    """The team removes the secret from history and force-pushes main; returns the new head."""
+    work = scratch / f"team-{remote.stem}"
+    git(work, "reset", "-q", "--hard", "HEAD~1")
+    (work / "NOTES.md").write_text("Credentials live in the vault.\n", encoding="utf-8")
+    git(work, "add", "NOTES.md")
+    git(work, "commit", "-q", "-m", "Keep credentials in the vault")
+    git(work, "push", "-q", "--force", "origin", "HEAD")
+    return git(work, "rev-parse", "HEAD").strip()
+
+
+def test_a_branch_made_before_main_was_rewritten_is_rebuilt_never_pushed_back(
+    template: Path, tmp_path: Path
+) -> None:
+    cached, pushed = make_fleet(
+        tmp_path / "fleet", template, [RepoSpec("flrw-cached"), RepoSpec("flrw-pushed")]
+    )
+    secrets = {r.name: _rewrite_default_branch(r.remote, tmp_path) for r in (cached, pushed)}
+    cache = tmp_path / "cache"
+    # An earlier run: one branch stays in the cache (no --push), one is pushed.
+    first = FleetUpgrade([cached.location], verify=False, cache_dir=cache).run()
+    assert first.outcomes[0].outcome == "updated" and not first.outcomes[0].pushed
+    first = FleetUpgrade([pushed.location], verify=False, push=True, cache_dir=cache).run()
+    assert first.outcomes[0].pushed
+    heads = {r.name: _purge(r.remote, tmp_path) for r in (cached, pushed)}
+
+    report = FleetUpgrade(
+        [cached.location, pushed.location], verify=False, push=True, cache_dir=cache
+    ).run()
+
+    for repo, outcome in zip((cached, pushed), report.outcomes, strict=True):
+        assert outcome.outcome == "updated" and outcome.pushed, outcome
+        assert not outcome.resumed, "a branch on the old history is rebuilt, not reused"
+        remote = repo.remote
+        assert git(remote, "rev-parse", "main").strip() == heads[repo.name]
+        assert git(remote, "rev-list", f"main..{BRANCH}").split() == [outcome.commit]
+        reachable = git(remote, "rev-list", "--objects", "--all")
+        assert secrets[repo.name] not in reachable, f"{repo.name}: the secret came back"
+        assert _show(remote, BRANCH, "NOTES.md") == "Credentials live in the vault.\n"
+
+
+def _lines(stream: Any, into: list[str]) -> None:
+    for line in stream:
+        into.append(line)
+
+
+@pytest.mark.parametrize("interrupts", [1, 2])
+def test_interrupted_fleet_upgrade_stops_its_workers_and_a_rerun_resumes(
+    tmp_path: Path, interrupts: int
+) -> None:
+    # Go repositories verify "forever"; the Rust one verifies at once and finishes first. With
+    # two interrupts, the Go verify ignores SIGTERM: the polite stop would take its grace
+    # period (5s), so only the second interrupt's kill ends the run sooner.
+    sleep = f"sleep {59 + interrupts}.{os.getpid() % 97}"
+    verify = sleep if interrupts == 1 else f"trap '' TERM; {sleep}"
+    template = make_template(tmp_path / "tpl", verify={"go": verify, "rust": "echo verified"})
+    fleet = make_fleet(
+        tmp_path / "fleet",
+        template,
+        [
+            RepoSpec(f"flint{interrupts}-rs", "rust"),
+            *(RepoSpec(f"flint{interrupts}-go{i}") for i in (1, 2)),
+        ],
+    )
+    rust, *gos = fleet
+    cache = tmp_path / "cache"
+    command = [
+        sys.executable,
+        "-m",
+        "scaffold",
+        "fleet",
+        "upgrade",
+        "-j",
+        "3",
+        "--cache-dir",
+        str(cache),
+    ]
+    proc = subprocess.Popen(
+        [*command, *(r.location for r in fleet)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    progress: list[str] = []
+    reader = threading.Thread(target=_lines, args=(proc.stderr, progress), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 240
+    while not (
+        any(f"{rust.location}: updated" in line for line in progress)
+        and len(_running(sleep)) >= len(gos)
+    ):
+        assert proc.poll() is None and time.monotonic() < deadline, progress
+        time.sleep(0.1)
+
+    started = time.monotonic()
+    for _ in range(interrupts):
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    assert time.monotonic() - started < (30 if interrupts == 1 else 4.5), "stopped promptly"
+    assert proc.returncode == 130, progress
+    assert not any("Traceback" in line for line in progress), progress
+    assert _running(sleep) == [], "no verify command outlives the run"
+    for clone in (p for p in cache.iterdir() if (p / ".git").is_dir()):
+        assert not list((clone / ".git").glob("*.lock")), clone
+        git(clone, "status", "--porcelain")  # a usable repository
+        if interrupts == 1 and "-go" in clone.name:
+            assert not _has_branch(clone), "an interrupted repository is put back"
+            assert git(clone, "status", "--porcelain", "--untracked-files=all") == ""
+
+    rerun = subprocess.run(
+        [
+            *command,
+            "--no-verify",
+            "--json",
+            str(tmp_path / "rerun.json"),
+            *(r.location for r in fleet),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert rerun.returncode == 0, rerun.stderr
+    outcomes = json.loads((tmp_path / "rerun.json").read_text(encoding="utf-8"))["repos"]
+    assert [(o["outcome"], o["resumed"]) for o in outcomes] == [
+        ("updated", True),
+        ("updated", False),
+        ("updated", False),
+    ]
+
+
+def _running(command: str) -> list[int]:
+    """Processes whose command line is `bash -c COMMAND` or `COMMAND` itself."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            except OSError:
+                continue
+            if cmdline.endswith(command):
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_repository_that_never_answers_fails_alone_and_quickly(
+    template: Path, tmp_path: Path, silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Long enough for the good repository to finish first, short for a test.
+    stall = 15
+    monkeypatch.setenv("SCAFFOLD_GIT_STALL_TIMEOUT", str(stall))
+    (good,) = make_fleet(tmp_path / "fleet", template, [RepoSpec("fldead-go")])
+    dead = f"http://127.0.0.1:{silent_server}/acme/ledger.git"
+    cache = tmp_path / "cache"
+    runner = CliRunner()
+    for command in ("status", "upgrade"):
+        args = ["fleet", command, dead, good.location, "-j", "2", "--cache-dir", str(cache)]
+        started = time.monotonic()
+        result = runner.invoke(cli, [*args, *(["--no-verify"] if command == "upgrade" else [])])
+        assert time.monotonic() - started < stall + 30, command
+        assert result.exit_code == (0 if command == "status" else 14), result.output
+        rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:3]}
+        assert "too slow" in rows[dead], rows
+        assert ("behind" if command == "status" else "updated") in rows[good.location], rows
+        # The good repository is reported as soon as it is done, before the dead one.
+        progress = [line for line in result.stderr.splitlines() if line.startswith("[")]
+        assert good.location in progress[0] and dead in progress[1], progress
+
+
+def test_an_interrupted_fleet_status_stops_its_git_commands(
+    tmp_path: Path, silent_server: int
+) -> None:
+    dead = [f"http://127.0.0.1:{silent_server}/acme/{name}.git" for name in ("a", "b")]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scaffold", "fleet", "status", *dead, "-j", "2", "--cache-dir", "c"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "SCAFFOLD_GIT_STALL_TIMEOUT": "300"},
+    )
+    deadline = time.monotonic() + 60
+    while len(_running_with(f"127.0.0.1:{silent_server}")) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err
+    assert _running_with(f"127.0.0.1:{silent_server}") == []
+
+
+def _running_with(text: str) -> list[int]:
+    """Processes whose command line holds `text`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmdline:
+                found.append(int(entry.name))
+    return found

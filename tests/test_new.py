@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 import yaml
 from click.testing import CliRunner, Result
 
+from scaffold import render as render_module
 from scaffold.bundled import is_bundled_source
 from scaffold.cli import cli
 from scaffold.errors import AnswerError, DestinationError, PolicyError, TemplateError
+from scaffold.render import NewService
 
-from .conftest import ROOT
+from .conftest import ROOT, caught_signals
 
 
 def invoke(*args: str) -> Result:
@@ -281,3 +288,88 @@ def test_git_template_at_an_older_ref(tmp_path: Path) -> None:
     )
     assert bad.exit_code == TemplateError.exit_code
     assert "has no version 'v9'" in bad.output
+
+
+# -- interrupts: real signals to a real `scaffold new` -----------------------------------------
+
+# Runs `scaffold new svc --dest DEST` in a child process and sends it SIGNAL right after a step:
+# copier rendered into the staging directory ("render"), or the first commit was made ("commit").
+_INTERRUPT = """
+import os, sys
+from scaffold import render
+
+stage, signum, dest = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+step = {"render": "_copy", "commit": "commit_all"}[stage]
+real = getattr(render, step)
+
+def interrupted(*args, **kwargs):
+    out = real(*args, **kwargs)
+    os.kill(os.getpid(), signum)
+    return out
+
+setattr(render, step, interrupted)
+sys.argv = ["scaffold", "new", "svc", "--lang", "go", "--defaults", "--dest", dest]
+from scaffold.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("stage", ["render", "commit"])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)]
+)
+def test_an_interrupted_new_leaves_nothing_behind(
+    tmp_path: Path, stage: str, signum: int, code: int
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT, stage, str(int(signum)), str(work / "a" / "b" / "svc")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert list(work.iterdir()) == [], "no parent directory, no hidden staging directory"
+
+
+def test_an_interrupt_while_starting_ends_quietly(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM while the CLI loads (imports take about half a second): no traceback."""
+    for delay in (0.0, 0.1, 0.2, 0.3, 0.5):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "scaffold", "policy", "validate"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            # From the moment the program's first line ran (its handlers are in place).
+            deadline = time.monotonic() + 30
+            while not caught_signals(proc.pid) & (1 << (signal.SIGTERM - 1)):
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.005)
+            time.sleep(delay)
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=60)
+            assert "Traceback" not in err, (delay, signum, err)
+            assert proc.returncode in (0, 128 + signum), (delay, signum, proc.returncode, err)
+
+
+def test_new_never_writes_into_a_destination_that_filled_up_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dest = tmp_path / "svc"
+    dest.mkdir()
+    real_copy = render_module._copy
+
+    def copy_while_someone_writes(*args: Any, **kwargs: Any) -> None:
+        real_copy(*args, **kwargs)
+        (dest / "theirs.txt").write_text("written meanwhile\n", encoding="utf-8")
+
+    monkeypatch.setattr(render_module, "_copy", copy_while_someone_writes)
+    with pytest.raises(DestinationError, match="no longer empty"):
+        NewService(dest=dest, data={"service_name": "svc"}, use_defaults=True).run()
+    assert [p.name for p in dest.iterdir()] == ["theirs.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["svc"], "no staging directory left"

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import git
 import pytest
 from click.testing import CliRunner
 
 from scaffold import release as release_module
+from scaffold._git import GitFailed
 from scaffold.cli import cli
 from scaffold.errors import (
     CheckFailedError,
@@ -115,8 +115,7 @@ def test_release_writes_the_changelog_commits_and_tags(repo: Path) -> None:
     tag_message = _git(repo, "tag", "-l", "--format=%(contents)", "v1.1.0")
     assert tag_message.startswith("Template set v1.1.0")
     assert "sampling in prod: 100% -> 5% of new traces" in tag_message
-    with git.Repo(repo) as handle:
-        assert latest_version_tag(handle) == "v1.1.0"
+    assert latest_version_tag(repo) == "v1.1.0"
 
     changelog = (repo / CHANGELOG_FILE).read_text(encoding="utf-8")
     assert changelog == (
@@ -292,7 +291,7 @@ def test_a_git_failure_while_tagging_is_rolled_back(
     before = _state(repo)
 
     def broken_tag(*args: Any, **kwargs: Any) -> None:
-        raise git.GitCommandError(["git", "tag"], 128, stderr="fatal: disk full")
+        raise GitFailed(["tag"], "disk full", returncode=128, stderr="fatal: disk full")
 
     monkeypatch.setattr(release_module, "_tag", broken_tag)
     with pytest.raises(GitError, match="disk full") as caught:

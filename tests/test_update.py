@@ -13,7 +13,9 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -723,3 +725,248 @@ def test_cli_update_with_a_conflict_exits_with_its_own_code(world: World, tmp_pa
     assert result.exit_code == ConflictError.exit_code, result.output
     assert "internal/telemetry/setup.go" in result.output
     assert "<<<<<<<" in _read(setup)
+
+
+# -- no lost data, nothing touched outside the service -------------------------------------------
+
+
+def _own_template(world: World, tmp_path: Path, svc: Path) -> Path:
+    """A clone of the template repository for one test, which the service is re-pointed at."""
+    template = tmp_path / "own-templates"
+    _git(tmp_path, "clone", "-q", str(world.template), str(template))
+    answers = svc / ANSWERS_FILE
+    answers.write_text(_read(answers).replace(str(world.template), str(template)), encoding="utf-8")
+    _commit(svc, "Take the template from our own clone")
+    return template
+
+
+def _release(template: Path, version: str, files: dict[str, str]) -> None:
+    for path, text in files.items():
+        (template / path).parent.mkdir(parents=True, exist_ok=True)
+        (template / path).write_text(text, encoding="utf-8")
+    _commit(template, f"{version}: add {', '.join(files)}")
+    _git(template, "tag", version)
+
+
+def _state(path: Path) -> tuple[dict[str, bytes], str, str]:
+    """Every file (ignored ones too), `git status`, and the index: all an update may change."""
+    return (
+        _tree(path),
+        _git(path, "status", "--porcelain", "--ignored", "--untracked-files=all"),
+        _git(path, "ls-files", "--stage"),
+    )
+
+
+def test_a_new_template_file_never_replaces_an_ignored_local_file(
+    world: World, tmp_path: Path
+) -> None:
+    svc = world.copy(tmp_path / "svc")
+    (svc / ".gitignore").write_text(_read(svc / ".gitignore") + "local/\n", encoding="utf-8")
+    _commit(svc, "Keep local settings out of git")
+    template = _own_template(world, tmp_path, svc)
+    _release(
+        template,
+        "v3.0.0",
+        {
+            "go/.env": "OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4317\n",
+            "go/local/dev.yml": "a: 1\n",
+        },
+    )
+    (svc / ".env").write_text("DATABASE_PASSWORD=hunter2\n", encoding="utf-8")
+    (svc / "local").mkdir()
+    (svc / "local" / "dev.yml").write_text("mine: true\n", encoding="utf-8")
+    before = _state(svc)
+
+    for pretend in (True, False):
+        with pytest.raises(DirtyRepoError) as caught:
+            UpdateService(svc, pretend=pretend).run()
+        message = str(caught.value)
+        assert ".env" in message and "local/dev.yml" in message, message
+        assert "git does not track" in message and caught.value.exit_code == 8
+        assert _state(svc) == before
+
+    # Moved out of the way, the update brings the template's files.
+    (svc / ".env").unlink()
+    shutil.rmtree(svc / "local")
+    result = UpdateService(svc).run()
+    assert {".env", "local/dev.yml"} <= {c.path for c in result.files if c.kind == "added"}
+    assert _read(svc / ".env").startswith("OTEL_EXPORTER_OTLP_ENDPOINT=")
+
+
+def test_a_rej_file_of_an_earlier_update_is_refused_by_name(world: World, tmp_path: Path) -> None:
+    svc = world.copy(tmp_path / "svc")
+    (svc / ".gitignore").write_text(_read(svc / ".gitignore") + "*.rej\n", encoding="utf-8")
+    _commit(svc, "ignore .rej")
+    hunk = "@@ -1 +1 @@\n-old\n+a change nobody applied yet\n"
+    (svc / (SETUP_GO + ".rej")).write_text(hunk, encoding="utf-8")
+    before = _state(svc)
+
+    for pretend in (True, False):
+        with pytest.raises(DirtyRepoError) as caught:
+            UpdateService(svc, pretend=pretend).run()
+        assert SETUP_GO + ".rej" in str(caught.value) and caught.value.exit_code == 8
+        assert "apply each" in str(caught.value)
+    assert _state(svc) == before
+
+
+def test_binary_edits_are_kept_and_reported_never_dropped(world: World, tmp_path: Path) -> None:
+    svc = world.copy(tmp_path / "svc")
+    main_go = "cmd/payments/main.go"  # v2 does not change it
+    readme = _read(svc / "README.md").replace("# payments", "# Payments (edited)", 1)
+    (svc / "README.md").write_bytes(readme.encode("utf-16"))  # v2 changes it too
+    (svc / main_go).write_bytes((svc / main_go).read_bytes() + b"// \x00 our marker\n")
+    _commit(svc, "Re-save the README as UTF-16; a NUL byte in main.go")
+    ours_readme, ours_main = (svc / "README.md").read_bytes(), (svc / main_go).read_bytes()
+
+    result = UpdateService(svc).run()
+
+    assert result.binary == ("README.md",) and "README.md" in result.conflicts
+    assert (svc / "README.md").read_bytes() == ours_readme
+    assert (svc / main_go).read_bytes() == ours_main, "an edit the template did not touch stays"
+    assert main_go not in {c.path for c in result.files}
+    assert _unmerged(svc) == {"README.md"}
+    theirs = subprocess.run(
+        ["git", "show", ":3:README.md"], cwd=svc, capture_output=True, check=True
+    ).stdout.decode()
+    assert f"`parentbased_traceidratio`, `{V2_RATIO}`" in theirs
+    assert any("git checkout --theirs README.md" in line for line in result.summary())
+    assert f"defaultSamplingRatio = {V2_RATIO}\n" in _read(svc / SETUP_GO)
+
+
+def _monorepo(world: World, tmp_path: Path) -> Path:
+    """A repository holding the service in `services/payments`, and other work beside it."""
+    repo = tmp_path / "mono"
+    shutil.copytree(world.base, repo / "services" / "payments", symlinks=True)
+    shutil.rmtree(repo / "services" / "payments" / ".git")
+    (repo / "docs").mkdir()
+    (repo / "docs" / "notes.md").write_text("notes v1\n", encoding="utf-8")
+    (repo / ".gitignore").write_text("*.rej\n", encoding="utf-8")
+    _git(tmp_path, "init", "-q", str(repo))
+    _commit(repo, "A monorepo")
+    # A .rej of some other tool, ignored, beside a file outside the service.
+    (repo / "docs" / "notes.md.rej").write_text("@@ -1 +1 @@\n+keep me\n", encoding="utf-8")
+    return repo
+
+
+def test_a_service_in_a_monorepo_is_updated_without_touching_anything_else(
+    world: World, tmp_path: Path
+) -> None:
+    repo = _monorepo(world, tmp_path)
+    svc = repo / "services" / "payments"
+    setup = svc / SETUP_GO
+    setup.write_text(
+        _read(setup).replace("defaultSamplingRatio = 1.0\n", "defaultSamplingRatio = 0.7\n"),
+        encoding="utf-8",
+    )
+    _commit(repo, "Our own ratio")
+
+    # Uncommitted work outside the service: refused, and nothing changes.
+    (repo / "docs" / "notes.md").write_text("notes v1\nwork in progress\n", encoding="utf-8")
+    before = _state(repo)
+    with pytest.raises(DirtyRepoError) as caught:
+        UpdateService(svc).run()
+    assert "docs/notes.md" in str(caught.value) and str(repo) in str(caught.value)
+    assert _state(repo) == before
+
+    _git(repo, "checkout", "-q", "--", "docs/notes.md")
+    outside = {p: c for p, c in _tree(repo).items() if not p.startswith("services/")}
+    result = UpdateService(svc).run()
+
+    assert result.conflicts == (SETUP_GO,)
+    assert "<<<<<<<" in _read(setup)
+    assert {p: c for p, c in _tree(repo).items() if not p.startswith("services/")} == outside
+    assert (repo / "docs" / "notes.md.rej").read_text(encoding="utf-8").endswith("+keep me\n")
+    changed = _git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert changed and all(line[3:].startswith("services/payments/") for line in changed)
+    assert _unmerged(repo) == {f"services/payments/{SETUP_GO}"}
+
+
+# -- interrupted updates: real signals to a real `scaffold update` -------------------------------
+
+# Runs `scaffold update PATH` in a child process and sends it SIGNAL at a point of the update:
+# right after copier has written the update ("copier"), or while the result is being written
+# into the service ("carry", after its second file).
+_INTERRUPT = """
+import os, signal, sys
+import copier
+from scaffold import _workspace
+
+stage, signum, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+real_update, real_put, written = copier.run_update, _workspace._put, []
+
+def run_update(*args, **kwargs):
+    real_update(*args, **kwargs)
+    if stage == "copier":
+        os.kill(os.getpid(), signum)
+
+def put(*args, **kwargs):
+    real_put(*args, **kwargs)
+    written.append(args)
+    if stage == "carry" and len(written) == 2:
+        os.kill(os.getpid(), signum)
+
+copier.run_update, _workspace._put = run_update, put
+sys.argv = ["scaffold", "update", path]
+from scaffold.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("stage", ["copier", "carry"])
+@pytest.mark.parametrize(
+    ("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129), (signal.SIGINT, 130)]
+)
+def test_an_interrupted_update_puts_the_service_back_exactly(
+    world: World, tmp_path: Path, stage: str, signum: int, code: int
+) -> None:
+    svc = world.copy(tmp_path / "svc")
+    setup = svc / SETUP_GO
+    setup.write_text(
+        _read(setup).replace("package telemetry\n", "package telemetry\n\n// Ours.\n", 1),
+        encoding="utf-8",
+    )
+    _commit(svc, "Our own comment")
+    (svc / ".env").write_text("SECRET=1\n", encoding="utf-8")  # ignored, must survive
+    before = _state(svc)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERRUPT, stage, str(int(signum)), str(svc)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TMPDIR": str(temp)},
+        check=False,
+    )
+
+    assert proc.returncode == code, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.strip().endswith("the step in progress was undone")
+    assert _state(svc) == before
+    assert list(temp.iterdir()) == [], "no temporary directory is left behind"
+
+
+def test_a_failure_while_writing_the_update_puts_everything_back(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from scaffold import _workspace
+
+    svc = world.copy(tmp_path / "svc")
+    (svc / ".env").write_text("SECRET=1\n", encoding="utf-8")
+    before = _state(svc)
+    real_put = _workspace._put
+    written: list[tuple[Any, ...]] = []
+
+    def disk_full(*args: Any, **kwargs: Any) -> None:
+        if len(written) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_put(*args, **kwargs)
+        written.append(args)
+
+    monkeypatch.setattr(_workspace, "_put", disk_full)
+    with pytest.raises(DestinationError, match="No space left on device; nothing was changed"):
+        UpdateService(svc).run()
+    assert _state(svc) == before

@@ -223,13 +223,14 @@ class _Staging:
             if self.stage.parent != self.dest:
                 _move_into_place(self.out, self.dest)
                 return
+            appeared = sorted(e.name for e in self.dest.iterdir() if e != self.stage)
+            if appeared:
+                raise DestinationError(
+                    f"{self.dest} is no longer empty ({', '.join(appeared)} appeared)",
+                    hint="nothing was written there; choose another --dest",
+                )
             for entry in sorted(self.out.iterdir()):
                 target = self.dest / entry.name
-                if target.exists() or target.is_symlink():
-                    raise DestinationError(
-                        f"{self.dest} is no longer empty ({target.name} appeared)",
-                        hint="nothing was written there; choose another --dest",
-                    )
                 entry.rename(target)
                 self.moved.append(target)
 

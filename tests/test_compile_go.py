@@ -235,6 +235,30 @@ def test_a_bad_setting_warns_once_and_the_service_serves(
     assert not [r for r in records(output) if r.get("level") == "ERROR"], output
 
 
+def test_an_unreachable_collector_is_reported_once_not_on_every_export(demo: Path) -> None:
+    # Exports every 100-200 ms, each failing within its 200 ms timeout: dozens of failures.
+    server = start(
+        demo,
+        {
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_BLRP_SCHEDULE_DELAY": "100",
+            "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "200",
+        },
+    )
+    try:
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert request("GET", f"{server.base}/hello")[0] == 200
+            time.sleep(0.05)
+        running = server.output()
+    finally:
+        server.stop()
+    failures = [r for r in records(running) if r.get("msg") == "opentelemetry"]
+    # One line per signal at most (traces, metrics, logs), whatever the number of exports.
+    assert 1 <= len(failures) <= 3, running
+
+
 def test_console_exporter_prints_spans_soon_after_they_end(demo: Path) -> None:
     # OTEL_BSP_SCHEDULE_DELAY wins over the policy's batch delay of seconds.
     server = start(

@@ -436,6 +436,12 @@ def test_sampling_follows_the_environment_the_service_runs_in(tmp_path: Path) ->
     raw = yaml.safe_load((template / "policy.yml").read_text(encoding="utf-8"))
     raw["environments"] = ["dev", "staging", "prod", "qa"]
     raw["sampling"] |= {"ratio": DEFAULT_RATIO, "min_ratio": 0.01, "environments": DISTINCT_RATIOS}
+    # Remote sampling on, from an agent that is not there: the table's ratios are the fallback.
+    raw["sampling"]["remote"] = {
+        "enabled": True,
+        "endpoint": "http://127.0.0.1:9/sampling",
+        "poll_interval_ms": 100,
+    }
     (template / "policy.yml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     dest = tmp_path / "svc"
     render(dest, template=str(template), service_name="sampled-go", language="go")
@@ -447,7 +453,7 @@ def test_sampling_follows_the_environment_the_service_runs_in(tmp_path: Path) ->
             "-count=1",
             "-v",
             "-run",
-            "TestSamplingRatioFollowsTheEnvironment|TestRemoteSampling$",
+            "TestSamplingRatioFollowsTheEnvironment|TestRemoteSampling$|TestPolicySamplerDescription",
             "./internal/telemetry",
         ],
         dest,

@@ -52,7 +52,7 @@ VERIFY = {"go": "go vet ./...", "rust": "cargo check --quiet"}
 # What NEW puts in generated code, per language: file -> text it must hold after an upgrade.
 NEW_CODE = {
     "go": {
-        "internal/telemetry/setup.go": f"defaultSamplingRatio = {NEW_RATIO}",
+        "internal/telemetry/policy.go": f'"dev":     {NEW_RATIO},',
         "internal/telemetry/attributes.go": '"acme.region"',
     },
     "rust": {
@@ -74,9 +74,9 @@ Kind = Literal[
 # The line of a generated file that NEW changes, and how a "conflict" repository edits it.
 SAMPLING_LINE = {
     "go": (
-        "internal/telemetry/setup.go",
-        "defaultSamplingRatio = 1.0",
-        "defaultSamplingRatio = 0.5",
+        "internal/telemetry/policy.go",
+        '"dev":     1.0,',
+        '"dev":     0.5,',
     ),
     "rust": (
         "src/telemetry/defaults.rs",

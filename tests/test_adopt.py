@@ -298,11 +298,11 @@ def test_adopt_with_a_package_dir_builds_and_updates_in_place(tmp_path: Path) ->
     assert updated.to_version == "v2.0.0"
     assert updated.conflicts == ()
     changed = {change.path for change in updated.files}
-    assert "internal/otel/setup.go" in changed
+    assert "internal/otel/policy.go" in changed
     assert all(p.startswith("internal/otel/") or p == ANSWERS_FILE for p in changed), changed
     assert not (project / "internal" / "telemetry").exists()
     assert not (project / "cmd").exists()
-    assert f"defaultSamplingRatio = {V2_RATIO}" in (project / "internal/otel/setup.go").read_text()
+    assert f'"dev":     {V2_RATIO},' in (project / "internal/otel/policy.go").read_text()
     assert yaml.safe_load((project / ANSWERS_FILE).read_text())["telemetry_dir"] == "internal/otel"
     assert (project / "main.go").read_bytes() == main_go
     run(["go", "build", "./..."], project, GO_ENV)

@@ -37,7 +37,9 @@ from scaffold.update import ANSWERS_FILE, UpdateService, check
 
 from .conftest import copier_update_as_renovate, render, run
 
-RATIO_LINE = "\tdefaultSamplingRatio = "
+# The dev ratio of the sampling table in policy.go, and the ratio of the other environments.
+DEV_RATIO_LINE = '\t"dev":     1.0,\n'
+DEFAULT_RATIO_LINE = "const defaultRatio = "
 DOC_NOTE = "// Shutdown flushes telemetry within the policy's deadline (template v0.2.0).\n"
 
 
@@ -231,8 +233,8 @@ def test_a_bundled_service_takes_the_next_tool_versions_templates_offline(
     assert (made.template, made.ref) == ("~/.cache/otel-scaffold/templates", "v0.1.0")
     answers = _answers(svc)
     assert (answers["_src_path"], answers["_commit"]) == (made.template, "v0.1.0")
-    setup_go = svc / "internal" / "telemetry" / "setup.go"
-    assert f"{RATIO_LINE}1.0\n" in setup_go.read_text(encoding="utf-8")
+    policy_go = svc / "internal" / "telemetry" / "policy.go"
+    assert DEV_RATIO_LINE in policy_go.read_text(encoding="utf-8")
     with (svc / "README.md").open("a", encoding="utf-8") as readme:
         readme.write("\nOur own note.\n")
     _git(svc, "commit", "-q", "-am", "Local note")
@@ -249,7 +251,8 @@ def test_a_bundled_service_takes_the_next_tool_versions_templates_offline(
         "v0.2.0",
         (),
     )
-    assert f"{RATIO_LINE}0.25\n" in setup_go.read_text(encoding="utf-8")
+    sampling = policy_go.read_text(encoding="utf-8")
+    assert f"{DEFAULT_RATIO_LINE}0.25\n" in sampling and DEV_RATIO_LINE not in sampling
     assert DOC_NOTE in (svc / "internal" / "telemetry" / "doc.go").read_text(encoding="utf-8")
     assert "Our own note." in (svc / "README.md").read_text(encoding="utf-8")
     assert _answers(svc)["_commit"] == "v0.2.0"

@@ -23,6 +23,10 @@ BOUNDARY_FILES = {
         "internal/telemetry/grpc.go": {"grpc_server", "grpc_client"},
         "internal/telemetry/database.go": {"database"},
         "internal/telemetry/messaging.go": {"messaging"},
+        "cmd/orders/call.go": {"http_client"},
+        "cmd/orders/greeter.go": {"grpc_server", "grpc_client"},
+        "cmd/orders/standin_db.go": {"database"},
+        "cmd/orders/queue.go": {"messaging"},
     },
     "rust": {
         "src/telemetry/http_client.rs": {"http_client"},
@@ -69,7 +73,10 @@ def test_go_service_carries_the_policy(tmp_path: Path) -> None:
     for route in policy["http"]["untraced_routes"]:
         assert f'"{route}"' in code
     assert '"{method} {route}"' in code
-    assert "0.1" in code  # the prod ratio
+    # The whole sampling table, not only the ratio of the rendered environment.
+    for env, ratio in policy["sampling"]["environments"].items():
+        assert re.search(rf'"{env}":\s+{ratio},', code), env
+    assert f"defaultRatio = {policy['sampling']['ratio']}" in code
 
 
 def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
@@ -78,7 +85,7 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     policy = template / "policy.yml"
     text = policy.read_text(encoding="utf-8")
     text = text.replace("    prod: 1.0\n", "    prod: 0.37\n").replace(
-        "timeout_ms: 5000", "timeout_ms: 6789"
+        "timeout_ms: 5000", "timeout_ms: 6543"
     )
     text = text.replace(
         "  - name: acme.tenant.id\n",
@@ -88,8 +95,8 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     dest = tmp_path / "svc"
     render(dest, template=str(template), service_name="orders", language="go", environment="prod")
     code = "\n".join(p.read_text(encoding="utf-8") for p in dest.rglob("*.go"))
-    assert "0.37" in code
-    assert "6789" in code
+    assert '"prod":    0.37,' in code
+    assert "6543 * time.Millisecond" in code
     assert "AcmeCostCenterKey" in code and '"acme.cost.center"' in code
     # The policy itself is never frozen into the answers file.
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
@@ -117,7 +124,8 @@ def test_go_telemetry_package_renders_at_the_chosen_directory(tmp_path: Path) ->
     files = _go_files(dest)
     package = sorted(f for f in files if f.startswith("pkg/otel/"))
     assert "pkg/otel/setup.go" in package and "pkg/otel/grpc_test.go" in package
-    assert set(files) == {*package, "cmd/orders/main.go"}
+    commands = {f for f in files if f.startswith("cmd/orders/")}
+    assert set(files) == {*package, *commands} and "cmd/orders/main.go" in commands
     # Still package telemetry, imported under that name from its new path.
     for name in package:
         assert re.search(r"^package telemetry(_test)?$", files[name], re.M), name

@@ -49,22 +49,28 @@ from scaffold.update import ANSWERS_FILE, UpdateResult, UpdateService, check
 from .conftest import copier_update_as_renovate, render
 
 V2_RATIO = "0.25"
-SETUP_GO = "internal/telemetry/setup.go"
+POLICY_GO = "internal/telemetry/policy.go"
 ATTRIBUTES_GO = "internal/telemetry/attributes.go"
-DOC_GO = "internal/telemetry/doc.go"
+HTTP_GO = "internal/telemetry/http.go"
 # Every Go file the v2 release changes: the property test edits all of them.
 CASE_FILES = (
     "README.md",
-    SETUP_GO,
+    POLICY_GO,
     ATTRIBUTES_GO,
-    DOC_GO,
-    "internal/telemetry/http.go",
+    HTTP_GO,
     "internal/telemetry/http_test.go",
-    "internal/telemetry/setup_test.go",
+    "internal/telemetry/sampling_test.go",
 )
+
+
 CONTEXT_LINES = 3  # copier's default: a local edit this close to a template change may conflict
 # Each example edits all CASE_FILES, each an independent case: 30 examples are 210 cases.
 PROPERTY_EXAMPLES = int(os.environ.get("SCAFFOLD_UPDATE_EXAMPLES", "30"))
+
+
+def dev_ratio(ratio: str) -> str:
+    """The line of the sampling table in policy.go that holds the dev ratio."""
+    return f'\t"dev":     {ratio},\n'
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ def test_update_applies_v2_and_keeps_committed_local_edits(world: World, tmp_pat
     svc = world.copy(tmp_path / "svc")
     readme = svc / "README.md"
     readme.write_text("Owned by the payments team.\n\n" + _read(readme), encoding="utf-8")
-    setup = svc / SETUP_GO
+    setup = svc / POLICY_GO
     setup.write_text(
         _read(setup).replace("package telemetry\n", "package telemetry\n\n// Reviewed.\n", 1),
         encoding="utf-8",
@@ -181,12 +187,12 @@ def test_update_applies_v2_and_keeps_committed_local_edits(world: World, tmp_pat
     assert (result.from_version, result.to_version) == ("v1.0.0", "v2.0.0")
     assert result.changed and result.conflicts == () and result.rejects == ()
     changed = {change.path: change.kind for change in result.files}
-    assert changed[SETUP_GO] == changed[ATTRIBUTES_GO] == changed[ANSWERS_FILE] == "modified"
+    assert changed[POLICY_GO] == changed[ATTRIBUTES_GO] == changed[ANSWERS_FILE] == "modified"
     assert set(changed.values()) == {"modified"}
     # The policy change reached the generated code.
-    assert f"defaultSamplingRatio = {V2_RATIO}\n" in _read(setup)
+    assert dev_ratio(V2_RATIO) in _read(setup)
     assert 'AcmeRegionKey = attribute.Key("acme.region")' in _read(svc / ATTRIBUTES_GO)
-    assert f"`parentbased_traceidratio`, `{V2_RATIO}`" in _read(readme)
+    assert f"| `dev` | {V2_RATIO} |" in _read(readme)
     # The local edits are all still there.
     assert _read(readme).startswith("Owned by the payments team.\n")
     assert "// Reviewed.\n" in _read(setup)
@@ -205,9 +211,9 @@ def test_update_applies_v2_and_keeps_committed_local_edits(world: World, tmp_pat
 
 def test_conflicting_edit_is_reported_and_loses_nothing(world: World, tmp_path: Path) -> None:
     svc = world.copy(tmp_path / "svc")
-    setup = svc / SETUP_GO
+    setup = svc / POLICY_GO
     setup.write_text(
-        _read(setup).replace("defaultSamplingRatio = 1.0\n", "defaultSamplingRatio = 0.7\n"),
+        _read(setup).replace(dev_ratio("1.0"), dev_ratio("0.7")),
         encoding="utf-8",
     )
     readme = svc / "README.md"
@@ -216,20 +222,20 @@ def test_conflicting_edit_is_reported_and_loses_nothing(world: World, tmp_path: 
 
     result = UpdateService(svc).run()
 
-    assert result.conflicts == (SETUP_GO,)
-    assert {c.path for c in result.files if c.kind == "conflict"} == {SETUP_GO}
+    assert result.conflicts == (POLICY_GO,)
+    assert {c.path for c in result.files if c.kind == "conflict"} == {POLICY_GO}
     text = _read(setup)
     assert "<<<<<<< " in text and "=======" in text and ">>>>>>> " in text
-    assert "defaultSamplingRatio = 0.7\n" in text  # the team's value
-    assert f"defaultSamplingRatio = {V2_RATIO}\n" in text  # the template's value
-    assert _unmerged(svc) == {SETUP_GO}  # git sees it as a conflict, as after a merge
+    assert dev_ratio("0.7") in text  # the team's value
+    assert dev_ratio(V2_RATIO) in text  # the template's value
+    assert _unmerged(svc) == {POLICY_GO}  # git sees it as a conflict, as after a merge
     assert not _rej_files(svc)
     # Everything else was applied.
     assert _read(readme).endswith("\nLocal notes.\n")
     assert "acme.region" in _read(svc / ATTRIBUTES_GO)
     assert any("<<<<<<<" in line for line in result.summary())
     conflict = ConflictError(svc, result.conflicts)
-    assert conflict.exit_code == 10 and SETUP_GO in str(conflict)
+    assert conflict.exit_code == 10 and POLICY_GO in str(conflict)
     # A second update is refused until the conflict is resolved and committed.
     with pytest.raises(DirtyRepoError):
         UpdateService(svc).run()
@@ -255,23 +261,23 @@ def test_dirty_tree_is_refused_and_left_alone(world: World, tmp_path: Path) -> N
 
 def test_deleted_file_stays_deleted(world: World, tmp_path: Path) -> None:
     svc = world.copy(tmp_path / "svc")
-    (svc / DOC_GO).unlink()  # v2 changes this file
+    (svc / HTTP_GO).unlink()  # v2 changes this file
     _commit(svc, "We keep our package docs elsewhere")
 
     result = UpdateService(svc).run()
 
-    assert not (svc / DOC_GO).exists()
-    assert DOC_GO not in {change.path for change in result.files}
+    assert not (svc / HTTP_GO).exists()
+    assert HTTP_GO not in {change.path for change in result.files}
     assert result.conflicts == ()
-    assert f"defaultSamplingRatio = {V2_RATIO}\n" in _read(svc / SETUP_GO)
+    assert dev_ratio(V2_RATIO) in _read(svc / POLICY_GO)
 
 
 def test_plain_copier_update_gives_the_same_tree(world: World, tmp_path: Path) -> None:
     """What Renovate's copier manager runs gives exactly what `scaffold update` gives."""
     edited = world.copy(tmp_path / "edited")
-    setup = edited / SETUP_GO
+    setup = edited / POLICY_GO
     setup.write_text(
-        _read(setup).replace("defaultSamplingRatio = 1.0\n", "defaultSamplingRatio = 0.7\n"),
+        _read(setup).replace(dev_ratio("1.0"), dev_ratio("0.7")),
         encoding="utf-8",
     )
     (edited / "README.md").write_text(
@@ -285,8 +291,8 @@ def test_plain_copier_update_gives_the_same_tree(world: World, tmp_path: Path) -
     copier_update_as_renovate(theirs, "v2.0.0")
 
     assert _tree(ours) == _tree(theirs)
-    assert _unmerged(ours) == _unmerged(theirs) == {SETUP_GO}
-    assert f"defaultSamplingRatio = {V2_RATIO}\n" in _read(theirs / SETUP_GO)
+    assert _unmerged(ours) == _unmerged(theirs) == {POLICY_GO}
+    assert dev_ratio(V2_RATIO) in _read(theirs / POLICY_GO)
 
 
 # -- update: options and refusals -----------------------------------------------------------
@@ -294,9 +300,9 @@ def test_plain_copier_update_gives_the_same_tree(world: World, tmp_path: Path) -
 
 def test_pretend_reports_the_real_outcome_and_changes_nothing(world: World, tmp_path: Path) -> None:
     svc = world.copy(tmp_path / "svc")
-    setup = svc / SETUP_GO
+    setup = svc / POLICY_GO
     setup.write_text(
-        _read(setup).replace("defaultSamplingRatio = 1.0\n", "defaultSamplingRatio = 0.7\n"),
+        _read(setup).replace(dev_ratio("1.0"), dev_ratio("0.7")),
         encoding="utf-8",
     )
     _commit(svc)
@@ -306,8 +312,8 @@ def test_pretend_reports_the_real_outcome_and_changes_nothing(world: World, tmp_
     result = UpdateService(svc, pretend=True).run()
 
     assert result.pretend and result.path == svc.resolve()
-    assert result.conflicts == (SETUP_GO,)
-    assert {c.path for c in result.files} >= {ANSWERS_FILE, ATTRIBUTES_GO, SETUP_GO}
+    assert result.conflicts == (POLICY_GO,)
+    assert {c.path for c in result.files} >= {ANSWERS_FILE, ATTRIBUTES_GO, POLICY_GO}
     assert result.summary()[0].startswith("Would update")
     assert _tree(svc) == before
     assert _git(svc, "rev-parse", "HEAD") == head
@@ -424,14 +430,14 @@ def test_a_rej_file_with_content_found_nowhere_else_is_kept_and_reported(
     _commit(svc, "ignore .rej")
 
     def effect(dst: Path) -> None:
-        (dst / DOC_GO).write_text("package telemetry\n", encoding="utf-8")
-        (dst / (DOC_GO + ".rej")).write_text("@@ -1 +1 @@\n-x\n+only here\n", encoding="utf-8")
+        (dst / HTTP_GO).write_text("package telemetry\n", encoding="utf-8")
+        (dst / (HTTP_GO + ".rej")).write_text("@@ -1 +1 @@\n-x\n+only here\n", encoding="utf-8")
 
     _fake_copier(monkeypatch, effect)
     result = UpdateService(svc).run()
-    assert result.conflicts == (DOC_GO,)
-    assert result.rejects == (DOC_GO + ".rej",)
-    assert (svc / (DOC_GO + ".rej")).read_text(encoding="utf-8").endswith("+only here\n")
+    assert result.conflicts == (HTTP_GO,)
+    assert result.rejects == (HTTP_GO + ".rej",)
+    assert (svc / (HTTP_GO + ".rej")).read_text(encoding="utf-8").endswith("+only here\n")
     assert any("kept" in line and ".rej" in line for line in result.summary())
 
 
@@ -715,15 +721,12 @@ def test_cli_flow_init_new_check_update(tmp_path: Path) -> None:
 
 def test_cli_update_with_a_conflict_exits_with_its_own_code(world: World, tmp_path: Path) -> None:
     service = world.copy(tmp_path / "svc")
-    setup = service / "internal" / "telemetry" / "setup.go"
-    setup.write_text(
-        re.sub(r"defaultSamplingRatio = [0-9.]+", "defaultSamplingRatio = 0.7", _read(setup)),
-        encoding="utf-8",
-    )
+    setup = service / POLICY_GO
+    setup.write_text(re.sub(r'"dev": +[0-9.]+,', dev_ratio("0.7").strip(), _read(setup)), "utf-8")
     _commit(service, "our own ratio")
     result = CliRunner().invoke(cli, ["update", str(service)])
     assert result.exit_code == ConflictError.exit_code, result.output
-    assert "internal/telemetry/setup.go" in result.output
+    assert POLICY_GO in result.output
     assert "<<<<<<<" in _read(setup)
 
 

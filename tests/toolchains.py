@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def free_port() -> int:
 def get(url: str, timeout: float = 2.0) -> tuple[int, str]:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return int(response.status), response.read().decode()
+
+
+def status_of(url: str, timeout: float = 2.0) -> int:
+    """The status of a GET of url, also when it is an error."""
+    try:
+        return get(url, timeout)[0]
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
 
 
 class Server:
@@ -110,15 +119,21 @@ def assert_runtime_contract(binary: Path, service_name: str, shutdown_deadline_s
     """Run a built service with no collector and check the runtime contract both languages share.
 
     /hello answers and logs a trace-correlated JSON line, /healthz answers, the admin endpoint
-    reports the kill switch, and SIGTERM ends the process within the policy's deadline even
-    though nothing receives its telemetry.
+    reports the kill switch on its own listener and is not routed on the public one, and
+    SIGTERM ends the process within the policy's deadline even though nothing receives its
+    telemetry.
     """
-    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    admin = f"127.0.0.1:{free_port()}"
+    server = Server(
+        binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "TELEMETRY_ADMIN_ADDR": admin}
+    )
     status, body = get(f"{server.base}/hello")
     assert status == 200
     assert json.loads(body) == {"service": service_name, "message": "hello"}
     assert get(f"{server.base}/healthz") == (200, "ok")
-    assert json.loads(get(f"{server.base}/admin/telemetry")[1]) == {"enabled": True}
+    state = json.loads(get(f"http://{admin}/admin/telemetry")[1])
+    assert state["enabled"] is True and 0 <= state["sampling_ratio"] <= 1 and state["sampler"]
+    assert status_of(f"{server.base}/admin/telemetry") == 404
     took, output = server.stop()
     assert took < shutdown_deadline_s + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
     hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]

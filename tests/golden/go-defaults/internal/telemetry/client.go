@@ -21,13 +21,18 @@ func NewClient(opts ...Option) *http.Client {
 // parameters replaced by "REDACTED".
 //
 // Pass the request's context (http.NewRequestWithContext) so that the client span is a
-// child of the span that is handling the incoming request.
+// child of the span that is handling the incoming request. While telemetry is off no span is
+// made and the request carries the trace context of that context unchanged.
 func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 	if base == nil {
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	return otelhttp.NewTransport(redactingTransport{base}, c.otelhttpOptions()...)
+	return otelhttp.NewTransport(redactingTransport{base},
+		otelhttp.WithTracerProvider(c.tracerProvider),
+		otelhttp.WithMeterProvider(c.meterProvider),
+		otelhttp.WithPropagators(c.propagator()),
+	)
 }
 
 // redactingTransport runs inside the client span and overwrites the url.full attribute

@@ -1,8 +1,10 @@
 package telemetry
 
 import (
+	"context"
 	"strings"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -65,8 +67,9 @@ func WithPropagators(p propagation.TextMapPropagator) Option {
 
 // WithPublicEndpoint marks the server as reachable from outside the organisation: a request
 // starts a new trace instead of continuing the caller's, and the caller's span, if any, is
-// only linked. This keeps clients from choosing the trace ID and the sampling decision.
-// Default: off, the server span is a child of the incoming trace context.
+// only linked. This keeps clients from choosing the trace ID and the sampling decision; the
+// handler's outgoing calls carry the new trace, also while telemetry is off. Default: off,
+// the server span is a child of the incoming trace context.
 func WithPublicEndpoint() Option {
 	return optionFunc(func(c *config) {
 		c.publicEndpoint = true
@@ -84,4 +87,28 @@ func WithCapturedRequestHeaders(names ...string) Option {
 			c.capturedHeaders = append(c.capturedHeaders, strings.ToLower(name))
 		}
 	})
+}
+
+// propagator returns the propagators to use: the configured ones, or the global ones as
+// they are when they are used, so that helpers built before [Setup] follow it.
+func (c *config) propagator() propagation.TextMapPropagator {
+	if c.propagators != nil {
+		return c.propagators
+	}
+	return globalPropagator{}
+}
+
+// globalPropagator is the global propagator of the moment.
+type globalPropagator struct{}
+
+func (globalPropagator) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
+	otel.GetTextMapPropagator().Inject(ctx, carrier)
+}
+
+func (globalPropagator) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	return otel.GetTextMapPropagator().Extract(ctx, carrier)
+}
+
+func (globalPropagator) Fields() []string {
+	return otel.GetTextMapPropagator().Fields()
 }

@@ -14,24 +14,39 @@
 //
 // Setup builds the resource (service.name, service.namespace, service.version,
 // deployment.environment.name, acme.team and acme.owner),
-// the tracer, meter and logger providers and their OTLP exporters, and installs them and the
+// the tracer, meter and logger providers and their exporters, and installs them and the
 // propagators as the OpenTelemetry globals. The standard OTEL_* environment variables win
-// over the generated defaults:
+// over the generated defaults, and a value Setup cannot use is logged and replaced by the
+// default, never fatal:
 //
 //   - OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override resource attributes.
-//   - OTEL_EXPORTER_OTLP_PROTOCOL (default grpc), OTEL_EXPORTER_OTLP_ENDPOINT
-//     (default http://localhost:4317) and OTEL_EXPORTER_OTLP_TIMEOUT (default 5000ms),
-//     and their per-signal variants, choose where and how data is sent.
-//   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG replace the default sampler,
-//     parentbased_traceidratio with ratio 1.0.
+//   - OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TIMEOUT
+//     and their per-signal variants choose where and how data is sent; OTEL_TRACES_EXPORTER,
+//     OTEL_METRICS_EXPORTER and OTEL_LOGS_EXPORTER choose otlp, console or none;
+//     OTEL_BSP_* and OTEL_BLRP_* tune the batching of spans and log records.
+//   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG replace the organisation's sampler.
 //   - OTEL_PROPAGATORS replaces the default propagators (tracecontext, baggage).
-//   - OTEL_SDK_DISABLED=true turns all telemetry off: Setup installs no-op providers.
+//   - OTEL_SDK_DISABLED=true turns all telemetry off; trace context still flows.
 //
-// # Kill switch
+// # Sampling
 //
-// [SetEnabled] turns telemetry off and on at run time, without a restart: while it is off no
-// span is sampled and no log record or metric is exported. [AdminHandler] serves it over
-// HTTP. [Enabled] reports the state.
+// Roots are sampled with the ratio of the environment the service runs in, chosen when it
+// starts from the organisation's table; at most a policy-set number of root traces a second
+// are sampled, and children follow their parent. With remote sampling, the Jaeger remote
+// sampler of the agent collector decides instead, and the ratio applies while it cannot.
+//
+// # Runtime control
+//
+// [SetEnabled] turns telemetry off and on without a restart: while it is off no span is
+// created and no log record or metric is exported, but trace context still flows through
+// the service. [SetSamplingRatio] changes the ratio. The admin listener ([AdminHandler]),
+// the flags file of TELEMETRY_FLAGS_FILE and any [FlagSource] given to [WatchFlags] change
+// both at run time, and each change is logged.
+//
+// # Propagation
+//
+// [TraceContext] is the W3C Trace Context propagator of this package, Level 2, installed
+// for the name tracecontext.
 //
 // # Instrumentation
 //

@@ -2,8 +2,8 @@ package telemetry
 
 import (
 	"context"
-	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploggrpc"
@@ -12,34 +12,13 @@ import (
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutlog"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 )
-
-// Exporter settings from the organisation policy.
-const (
-	// defaultProtocol is the OTLP protocol used when neither OTEL_EXPORTER_OTLP_PROTOCOL nor
-	// its per-signal variant is set.
-	defaultProtocol = "grpc"
-
-	// exportTimeout bounds one export request unless OTEL_EXPORTER_OTLP_TIMEOUT (or its
-	// per-signal variant) is set.
-	exportTimeout = 5000 * time.Millisecond
-
-	// Batching of spans and log records. The queue bounds the memory held while the
-	// collector is slow or down; what does not fit is dropped.
-	maxQueueSize       = 2048
-	maxExportBatchSize = 512
-	scheduleDelay      = 5000 * time.Millisecond
-)
-
-// defaultEndpoints are the collector endpoints per protocol, used when neither
-// OTEL_EXPORTER_OTLP_ENDPOINT nor its per-signal variant is set.
-var defaultEndpoints = map[string]string{
-	"grpc":          "http://localhost:4317",
-	"http/protobuf": "http://localhost:4318",
-}
 
 // retrySettings has the field set of every OTLP exporter's RetryConfig, so that one value
 // converts to each of them.
@@ -50,13 +29,40 @@ type retrySettings struct {
 	MaxElapsedTime  time.Duration
 }
 
-// exportRetry bounds how long a failed export is retried: after MaxElapsedTime the batch
-// is dropped, which keeps a collector outage from piling up data in memory.
-var exportRetry = retrySettings{
-	Enabled:         true,
-	InitialInterval: 500 * time.Millisecond,
-	MaxInterval:     2000 * time.Millisecond,
-	MaxElapsedTime:  5000 * time.Millisecond,
+// Exporters a signal can be sent to, named by OTEL_TRACES_EXPORTER, OTEL_METRICS_EXPORTER
+// and OTEL_LOGS_EXPORTER.
+const (
+	// exportOTLP sends to the collector. It is the default.
+	exportOTLP = "otlp"
+	// exportConsole prints human-readable JSON to stdout: the zero-setup way to see what the
+	// service records.
+	exportConsole = "console"
+)
+
+// exportersOf returns the exporters that the OTEL_<signal>_EXPORTER variable names, a comma
+// separated list: otlp (the default), console or none. An unknown name is skipped with a
+// warning; when none is left, the signal is sent over OTLP.
+func exportersOf(signal string, warn warnFunc) []string {
+	variable := "OTEL_" + signal + "_EXPORTER"
+	value := strings.TrimSpace(os.Getenv(variable))
+	if value == "" {
+		return []string{exportOTLP}
+	}
+	var names []string
+	for name := range strings.SplitSeq(value, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "none":
+			return nil
+		case exportOTLP, exportConsole:
+			names = append(names, name)
+		default:
+			warn("telemetry: unsupported exporter skipped", "variable", variable, "name", name)
+		}
+	}
+	if len(names) == 0 {
+		names = []string{exportOTLP}
+	}
+	return names
 }
 
 // exporterSettings is what the environment leaves to the generated defaults for one signal.
@@ -69,35 +75,71 @@ type exporterSettings struct {
 	setTimeout bool
 }
 
-// settingsFor resolves the settings of signal ("TRACES", "METRICS" or "LOGS"); path is the
-// signal's OTLP/HTTP path.
-func settingsFor(signal, path string) (exporterSettings, error) {
-	protocol := firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
-	if protocol == "" {
+// settingsFor resolves the OTLP settings of signal ("TRACES", "METRICS" or "LOGS"); path is
+// the signal's OTLP/HTTP path. An unknown protocol falls back to the policy's, with a warning.
+func settingsFor(signal, path string, warn warnFunc) exporterSettings {
+	variable := firstSet("OTEL_EXPORTER_OTLP_"+signal+"_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+	protocol := strings.TrimSpace(os.Getenv(variable))
+	if _, ok := defaultEndpoints[protocol]; !ok {
+		if protocol != "" {
+			warn("telemetry: unsupported OTLP protocol, using the organisation's", "variable", variable,
+				"value", protocol, "protocol", defaultProtocol)
+		}
 		protocol = defaultProtocol
 	}
-	endpoint, ok := defaultEndpoints[protocol]
-	if !ok {
-		return exporterSettings{}, fmt.Errorf("telemetry: unsupported OTLP protocol %q for %s (want grpc or http/protobuf)", protocol, signal)
-	}
+	endpoint := defaultEndpoints[protocol]
 	if protocol == "http/protobuf" {
 		endpoint += path
 	}
-	if firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
+	if firstSet("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
 		endpoint = ""
 	}
 	return exporterSettings{
 		protocol:    protocol,
 		endpointURL: endpoint,
-		setTimeout:  firstEnv("OTEL_EXPORTER_OTLP_"+signal+"_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") == "",
-	}, nil
+		setTimeout:  firstSet("OTEL_EXPORTER_OTLP_"+signal+"_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT") == "",
+	}
 }
 
-func newSpanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
-	s, err := settingsFor("TRACES", "/v1/traces")
-	if err != nil {
-		return nil, err
+// newSpanProcessors returns a batching span processor per exporter of OTEL_TRACES_EXPORTER.
+// An exporter that cannot be created is left out with a warning: telemetry settings never
+// keep the service from starting.
+func newSpanProcessors(ctx context.Context, warn warnFunc) []sdktrace.SpanProcessor {
+	var processors []sdktrace.SpanProcessor
+	for _, name := range exportersOf("TRACES", warn) {
+		exporter, err := newSpanExporter(ctx, name, warn)
+		if err != nil {
+			warn("telemetry: exporter not created, spans are not sent to it", "exporter", name, "error", err)
+			continue
+		}
+		processors = append(processors, newBatchSpanProcessor(exporter))
 	}
+	return processors
+}
+
+// newBatchSpanProcessor batches spans with the policy's settings, except those that
+// OTEL_BSP_* variables set: the SDK reads them, and explicit options would win over them.
+// Without WithBlocking the processor drops spans when its queue is full, so a slow collector
+// costs telemetry, never request latency or unbounded memory.
+func newBatchSpanProcessor(exporter sdktrace.SpanExporter) sdktrace.SpanProcessor {
+	var opts []sdktrace.BatchSpanProcessorOption
+	if !isSet("OTEL_BSP_MAX_QUEUE_SIZE") {
+		opts = append(opts, sdktrace.WithMaxQueueSize(maxQueueSize))
+	}
+	if !isSet("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") {
+		opts = append(opts, sdktrace.WithMaxExportBatchSize(maxExportBatchSize))
+	}
+	if !isSet("OTEL_BSP_SCHEDULE_DELAY") {
+		opts = append(opts, sdktrace.WithBatchTimeout(scheduleDelay))
+	}
+	return sdktrace.NewBatchSpanProcessor(exporter, opts...)
+}
+
+func newSpanExporter(ctx context.Context, name string, warn warnFunc) (sdktrace.SpanExporter, error) {
+	if name == exportConsole {
+		return stdouttrace.New(stdouttrace.WithPrettyPrint())
+	}
+	s := settingsFor("TRACES", "/v1/traces", warn)
 	if s.protocol == "grpc" {
 		opts := []otlptracegrpc.Option{otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig(exportRetry))}
 		if s.endpointURL != "" {
@@ -118,11 +160,26 @@ func newSpanExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 	return otlptracehttp.New(ctx, opts...)
 }
 
-func newMetricExporter(ctx context.Context) (sdkmetric.Exporter, error) {
-	s, err := settingsFor("METRICS", "/v1/metrics")
-	if err != nil {
-		return nil, err
+// newMetricReaders returns a periodic reader per exporter of OTEL_METRICS_EXPORTER. The
+// export interval comes from OTEL_METRIC_EXPORT_INTERVAL (default 60s).
+func newMetricReaders(ctx context.Context, warn warnFunc) []sdkmetric.Reader {
+	var readers []sdkmetric.Reader
+	for _, name := range exportersOf("METRICS", warn) {
+		exporter, err := newMetricExporter(ctx, name, warn)
+		if err != nil {
+			warn("telemetry: exporter not created, metrics are not sent to it", "exporter", name, "error", err)
+			continue
+		}
+		readers = append(readers, sdkmetric.NewPeriodicReader(gatedMetricExporter{exporter}))
 	}
+	return readers
+}
+
+func newMetricExporter(ctx context.Context, name string, warn warnFunc) (sdkmetric.Exporter, error) {
+	if name == exportConsole {
+		return stdoutmetric.New(stdoutmetric.WithPrettyPrint())
+	}
+	s := settingsFor("METRICS", "/v1/metrics", warn)
 	if s.protocol == "grpc" {
 		opts := []otlpmetricgrpc.Option{otlpmetricgrpc.WithRetry(otlpmetricgrpc.RetryConfig(exportRetry))}
 		if s.endpointURL != "" {
@@ -143,11 +200,42 @@ func newMetricExporter(ctx context.Context) (sdkmetric.Exporter, error) {
 	return otlpmetrichttp.New(ctx, opts...)
 }
 
-func newLogExporter(ctx context.Context) (sdklog.Exporter, error) {
-	s, err := settingsFor("LOGS", "/v1/logs")
-	if err != nil {
-		return nil, err
+// newLogProcessors returns a batching log processor per exporter of OTEL_LOGS_EXPORTER.
+func newLogProcessors(ctx context.Context, warn warnFunc) []sdklog.Processor {
+	var processors []sdklog.Processor
+	for _, name := range exportersOf("LOGS", warn) {
+		exporter, err := newLogExporter(ctx, name, warn)
+		if err != nil {
+			warn("telemetry: exporter not created, log records are not sent to it", "exporter", name, "error", err)
+			continue
+		}
+		processors = append(processors, newBatchLogProcessor(exporter))
 	}
+	return processors
+}
+
+// newBatchLogProcessor batches log records with the policy's settings, except those that
+// OTEL_BLRP_* variables set. Like the span processor, it drops the oldest records when its
+// queue is full instead of blocking the caller.
+func newBatchLogProcessor(exporter sdklog.Exporter) sdklog.Processor {
+	var opts []sdklog.BatchProcessorOption
+	if !isSet("OTEL_BLRP_MAX_QUEUE_SIZE") {
+		opts = append(opts, sdklog.WithMaxQueueSize(maxQueueSize))
+	}
+	if !isSet("OTEL_BLRP_MAX_EXPORT_BATCH_SIZE") {
+		opts = append(opts, sdklog.WithExportMaxBatchSize(maxExportBatchSize))
+	}
+	if !isSet("OTEL_BLRP_SCHEDULE_DELAY") {
+		opts = append(opts, sdklog.WithExportInterval(scheduleDelay))
+	}
+	return sdklog.NewBatchProcessor(exporter, opts...)
+}
+
+func newLogExporter(ctx context.Context, name string, warn warnFunc) (sdklog.Exporter, error) {
+	if name == exportConsole {
+		return stdoutlog.New(stdoutlog.WithPrettyPrint())
+	}
+	s := settingsFor("LOGS", "/v1/logs", warn)
 	if s.protocol == "grpc" {
 		opts := []otlploggrpc.Option{otlploggrpc.WithRetry(otlploggrpc.RetryConfig(exportRetry))}
 		if s.endpointURL != "" {
@@ -168,12 +256,18 @@ func newLogExporter(ctx context.Context) (sdklog.Exporter, error) {
 	return otlploghttp.New(ctx, opts...)
 }
 
-// firstEnv returns the value of the first of keys that is set and not empty.
-func firstEnv(keys ...string) string {
+// firstSet returns the first of keys whose environment variable is set and not empty, or
+// "" when none is.
+func firstSet(keys ...string) string {
 	for _, key := range keys {
-		if v := os.Getenv(key); v != "" {
-			return v
+		if isSet(key) {
+			return key
 		}
 	}
 	return ""
+}
+
+// isSet reports whether the environment variable key is set and not empty.
+func isSet(key string) bool {
+	return strings.TrimSpace(os.Getenv(key)) != ""
 }

@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -65,24 +67,28 @@ var (
 // http.request.header.<name> attributes, except the redacted ones, and the query is recorded
 // as url.query with the values of the redacted parameters replaced by "REDACTED".
 //
-// While the kill switch is off (see [SetEnabled]) requests bypass the instrumentation.
+// While telemetry is off (see [SetEnabled]) requests bypass the instrumentation, but the
+// trace context of the request is still extracted: the handler's outgoing calls carry it on.
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
-	otelOpts := append(c.otelhttpOptions(),
+	propagator := c.propagator()
+	if c.publicEndpoint {
+		propagator = callerAsLink{propagator}
+	}
+	instrument := otelhttp.NewMiddleware("",
+		otelhttp.WithTracerProvider(c.tracerProvider),
+		otelhttp.WithMeterProvider(c.meterProvider),
+		otelhttp.WithPropagators(propagator),
 		otelhttp.WithSpanNameFormatter(serverSpanName),
 		otelhttp.WithFilter(func(r *http.Request) bool { return !untracedRoutes[r.URL.Path] }),
 	)
-	if c.publicEndpoint {
-		otelOpts = append(otelOpts, otelhttp.WithPublicEndpointFn(func(*http.Request) bool { return true }))
-	}
-	instrument := otelhttp.NewMiddleware("", otelOpts...)
 	headers := capturedHeaders(c.capturedHeaders)
 
 	return func(next http.Handler) http.Handler {
 		instrumented := instrument(annotate(next, headers))
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !Enabled() {
-				next.ServeHTTP(w, r)
+				next.ServeHTTP(w, r.WithContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))))
 				return
 			}
 			instrumented.ServeHTTP(w, r)
@@ -90,14 +96,23 @@ func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	}
 }
 
-// otelhttpOptions passes the providers and propagators on; otelhttp ignores nil ones and
-// falls back to the globals.
-func (c *config) otelhttpOptions() []otelhttp.Option {
-	return []otelhttp.Option{
-		otelhttp.WithTracerProvider(c.tracerProvider),
-		otelhttp.WithMeterProvider(c.meterProvider),
-		otelhttp.WithPropagators(c.propagators),
+// callerKey is the context key of the span context of the caller of a public endpoint.
+type callerKey struct{}
+
+// callerAsLink extracts like the propagator it wraps, but keeps the caller's span context
+// out of the trace: a public endpoint starts a trace of its own, and its server span is
+// linked to the caller's span instead. Baggage is extracted as usual.
+type callerAsLink struct {
+	propagation.TextMapPropagator
+}
+
+func (p callerAsLink) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	ctx = p.TextMapPropagator.Extract(ctx, carrier)
+	caller := trace.SpanContextFromContext(ctx)
+	if !caller.IsValid() {
+		return ctx
 	}
+	return trace.ContextWithSpanContext(context.WithValue(ctx, callerKey{}, caller), trace.SpanContext{})
 }
 
 // serverSpanName names a server span after the policy: "{method} {route}".
@@ -145,13 +160,16 @@ func capturedHeaders(names []string) []capturedHeader {
 	return headers
 }
 
-// annotate adds the attributes otelhttp does not record to the server span: the captured
-// headers, the redacted query, the organisation's attributes found in the baggage and, once
-// the mux has matched it, the route.
+// annotate adds what otelhttp does not record to the server span: the link to the caller of
+// a public endpoint, the captured headers, the redacted query, the organisation's attributes
+// found in the baggage and, once the mux has matched it, the route.
 func annotate(next http.Handler, headers []capturedHeader) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		span := trace.SpanFromContext(r.Context())
 		if span.IsRecording() {
+			if caller, ok := r.Context().Value(callerKey{}).(trace.SpanContext); ok {
+				span.AddLink(trace.Link{SpanContext: caller})
+			}
 			if r.URL.RawQuery != "" {
 				span.SetAttributes(semconv.URLQuery(redactQuery(r.URL.RawQuery)))
 			}

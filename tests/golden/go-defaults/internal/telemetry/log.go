@@ -29,12 +29,34 @@ func NewLogger(w io.Writer) *slog.Logger {
 //
 // Correlation needs the context: log with the *Context methods (InfoContext, ...). The
 // correlation fields are added at the level of the record, inside any group opened with
-// WithGroup.
+// WithGroup. The level of opts (default INFO) applies to both the lines and the records.
 func NewLogHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
+	var level slog.Leveler = slog.LevelInfo
+	if opts != nil && opts.Level != nil {
+		level = opts.Level
+	}
 	return slog.NewMultiHandler(
 		traceHandler{slog.NewJSONHandler(w, opts)},
-		otelslog.NewHandler(ScopeName, otelslog.WithVersion(Version)),
+		leveledHandler{otelslog.NewHandler(ScopeName, otelslog.WithVersion(Version)), level},
 	)
+}
+
+// leveledHandler passes on the records of level or above.
+type leveledHandler struct {
+	slog.Handler
+	level slog.Leveler
+}
+
+func (h leveledHandler) Enabled(ctx context.Context, level slog.Level) bool {
+	return level >= h.level.Level() && h.Handler.Enabled(ctx, level)
+}
+
+func (h leveledHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return leveledHandler{h.Handler.WithAttrs(attrs), h.level}
+}
+
+func (h leveledHandler) WithGroup(name string) slog.Handler {
+	return leveledHandler{h.Handler.WithGroup(name), h.level}
 }
 
 // traceHandler adds the trace correlation fields to the records of the handler it wraps.

@@ -157,6 +157,8 @@ NAME_PROBES = (
     "\u00e9",
 )
 
+# What a module path with a bad major version suffix (/v1, /v02) is told.
+_BAD_VERSION_SUFFIX = "ends with an invalid major version suffix (use /v2 or higher, or none)"
 # Characters never allowed in text that lands in a string literal or a doc comment: quotes,
 # backslashes and backticks (string and code-span syntax), and the Unicode categories of
 # controls, format characters (every bidi control is one: rustc refuses them), surrogates,
@@ -208,10 +210,12 @@ def doc_text_problem(text: str) -> str | None:
 # -- Go module paths -------------------------------------------------------------------------
 
 
-def module_path_problem(path: str) -> str | None:
+def module_path_problem(path: str, *, main: bool = False) -> str | None:
     """Why the go command refuses `path` as a module path, or None.
 
     The rules of golang.org/x/mod's `module.CheckPath`, which `go mod` and `go build` apply.
+    With `main`, the path of a main module, which nothing imports from elsewhere: its first
+    element needs no domain name (`module httpbin-instrumentation` builds).
     """
     if not path:
         return "is empty"
@@ -226,6 +230,8 @@ def module_path_problem(path: str) -> str | None:
         if problem:
             return problem
     first = path.split("/", 1)[0]
+    if main:
+        return None if _path_version_ok(path) else _BAD_VERSION_SUFFIX
     if "." not in first:
         return f"must start with a domain name (its first element {first!r} has no dot)"
     bad = next((c for c in first if not (c in "-." or c.isdigit() or "a" <= c <= "z")), None)
@@ -234,8 +240,9 @@ def module_path_problem(path: str) -> str | None:
             f"has {bad!r} in its domain {first!r}; use lowercase letters, digits, dots and dashes"
         )
     if not _path_version_ok(path):
-        return "ends with an invalid major version suffix (use /v2 or higher, or none)"
+        return _BAD_VERSION_SUFFIX
     return None
+
 
 
 def _module_element_problem(element: str) -> str | None:

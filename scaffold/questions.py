@@ -183,7 +183,8 @@ def resolve_answers(
     env = _jinja()
     answers: dict[str, Any] = {}
     for question in questions:
-        context = {"policy": dict(policy.raw), **answers}
+        # As in copier, a condition sees every answer given up front, not only earlier ones.
+        context = {"policy": dict(policy.raw), **provided, **answers}
         if not _truthy(_render(env, question.when, context)):
             continue
         choices = _choices(env, question.choices, context)
@@ -279,7 +280,7 @@ def _language(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
     return value
 
 
-def _module(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
+def _module(name: str, raw: Any, _p: Policy, answers: Mapping[str, Any]) -> str:
     value = _text(name, raw)
     hint = "use a Go module path like github.com/acme/payments-api"
     if len(value) > MAX_MODULE_PATH:
@@ -287,7 +288,8 @@ def _module(name: str, raw: Any, _p: Policy, _a: Mapping[str, Any]) -> str:
             name,
             f"{value[:40]!r}... is not a Go module path: it is over {MAX_MODULE_PATH} characters; {hint}",
         )
-    problem = module_path_problem(value)
+    # An adopted package takes the module path of an existing go.mod, a main module's.
+    problem = module_path_problem(value, main=answers.get("scope") == "package")
     if problem:
         raise AnswerError(name, f"{value!r} is not a Go module path: it {problem}; {hint}")
     return value

@@ -38,8 +38,31 @@ def check(name: str, value: Any, policy: Policy, **answers: Any) -> Any:
 
 def test_questions_come_from_copier_yml_in_order(questions: list[Question]) -> None:
     names = [q.name for q in questions if q.when is not False]
-    assert names[:3] == ["service_name", "language", "module"]
+    assert names[:4] == ["service_name", "language", "scope", "module"]
     assert "policy" not in names and "effective_sampling_ratio" not in names
+
+
+def test_scope_is_asked_only_when_given_and_frees_the_module_path(
+    questions: list[Question], policy: Policy
+) -> None:
+    """`scope: package` (adopt) is kept; a new service never sees the question."""
+    base = {"service_name": "httpbin", "language": "go"}
+    new = resolve_answers(questions, policy, base, use_defaults=True, ask=None)
+    assert "scope" not in new
+    with pytest.raises(AnswerError, match="must start with a domain name"):
+        resolve_answers(
+            questions, policy, {**base, "module": "httpbin-instrumentation"}, use_defaults=True, ask=None
+        )
+    adopted = resolve_answers(
+        questions,
+        policy,
+        {**base, "scope": "package", "module": "httpbin-instrumentation"},
+        use_defaults=True,
+        ask=None,
+    )
+    assert adopted["scope"] == "package" and adopted["module"] == "httpbin-instrumentation"
+    with pytest.raises(AnswerError, match="not one of service, package"):
+        resolve_answers(questions, policy, {**base, "scope": "all"}, use_defaults=True, ask=None)
 
 
 HOSTILE = [

@@ -12,6 +12,9 @@
 //	}
 //	defer shutdown(context.Background())
 //
+// A main with no error to return, such as one added to an existing service, calls [Start]
+// instead, which logs a failure rather than returning it.
+//
 // Setup builds the resource (service.name, service.namespace, service.version,
 // deployment.environment.name, acme.team and acme.owner),
 // the tracer, meter and logger providers and their exporters, and installs them and the
@@ -50,7 +53,8 @@
 //
 // # Instrumentation
 //
-//   - [Middleware] traces and measures the HTTP server.
+//   - [Middleware] traces and measures the HTTP server; [SetRoute] names its spans and
+//     metrics by the route of a router other than [net/http.ServeMux].
 //   - [NewClient] and [NewTransport] trace and measure outgoing HTTP requests and send the
 //     trace context along.
 //   - [NewLogger] writes JSON log lines that carry the trace_id and span_id of the current span

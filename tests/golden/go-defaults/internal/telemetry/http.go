@@ -118,7 +118,12 @@ func (p callerAsLink) Extract(ctx context.Context, carrier propagation.TextMapCa
 // serverSpanName names a server span after the policy: "{method} {route}".
 // otelhttp calls it when the span starts and again after the mux has set r.Pattern.
 func serverSpanName(_ string, r *http.Request) string {
-	method := r.Method
+	return spanName(r.Method, routeOf(r.Pattern))
+}
+
+// spanName is the name of the server span of a request with method that matched route, or
+// the method alone when no route matched.
+func spanName(method, route string) string {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
 		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
@@ -127,7 +132,6 @@ func serverSpanName(_ string, r *http.Request) string {
 		// name them HTTP.
 		method = "HTTP"
 	}
-	route := routeOf(r.Pattern)
 	if route == "" {
 		return method
 	}

@@ -244,7 +244,6 @@ def module_path_problem(path: str, *, main: bool = False) -> str | None:
     return None
 
 
-
 def _module_element_problem(element: str) -> str | None:
     if not element:
         return "has an empty path element"

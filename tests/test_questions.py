@@ -51,7 +51,11 @@ def test_scope_is_asked_only_when_given_and_frees_the_module_path(
     assert "scope" not in new
     with pytest.raises(AnswerError, match="must start with a domain name"):
         resolve_answers(
-            questions, policy, {**base, "module": "httpbin-instrumentation"}, use_defaults=True, ask=None
+            questions,
+            policy,
+            {**base, "module": "httpbin-instrumentation"},
+            use_defaults=True,
+            ask=None,
         )
     adopted = resolve_answers(
         questions,

@@ -2,37 +2,35 @@
 
 The flow: refuse what cannot be adopted safely (not a git repository, uncommitted changes, an
 answers file already there) -> detect the language and derive the answers from go.mod or
-Cargo.toml -> render the whole service into a scratch directory with `NewService` -> refuse when
-any file to copy already exists -> copy only the telemetry package (at the `telemetry_dir`
-answer, `--package-dir`) and `.copier-answers.yml` -> add the dependencies the telemetry package
-needs (`go mod edit` + `go mod tidy`, or a comment-preserving edit of Cargo.toml) -> return the
-lines that wire it in.
+Cargo.toml -> render the template with `scope: package` (the telemetry package and the answers
+file, plus the template's dependency manifests to read versions from) into a scratch directory
+-> refuse when any file to copy already exists or a path leads out of the repository -> copy the
+package and `.copier-answers.yml` -> reconcile the dependencies (the whole OpenTelemetry family
+moves to the template's versions, see `scaffold._gomod` and `scaffold._cargo`) -> stage any
+written file a `.gitignore` would hide -> build the result (`go build` + `go vet`, `cargo check`)
+-> return the lines that wire the package in.
 
-Nothing is committed: the result is a change in the work tree to review and commit. When a step
-fails, every file written so far is put back as it was.
+Nothing is committed: the result is a change in the work tree to review and commit. When any step
+fails, the build included, or a signal arrives, every file written or edited is put back and the
+index is as it was: `git status` shows what it showed before.
 
-A later `scaffold update` (`copier update`) treats the files of the template the repository
-never had (cmd/, README.md, main.rs, ...) as deleted on purpose and keeps them absent.
+The answers file records `scope: package`, and the template excludes everything but the package
+and the answers file in that scope, so later updates (`scaffold update`, plain `copier update`,
+Renovate) render nothing else: the project's own main, README and tests are never merged with
+the template's.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import shutil
-import subprocess
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import tomlkit
-from tomlkit.exceptions import TOMLKitError
-from tomlkit.items import AoT, Array, InlineTable, Table
-
-from scaffold import _git
+from scaffold import _cargo, _git, _gomod
 from scaffold._git import GitFailed
 from scaffold._signals import deferred
 from scaffold.errors import (
@@ -41,27 +39,51 @@ from scaffold.errors import (
     DirtyRepoError,
     GitError,
     TemplateError,
+    VerifyError,
 )
 from scaffold.render import NewService
 from scaffold.update import ANSWERS_FILE
 
-__all__ = ["Adopt", "AdoptResult", "detect_language"]
+__all__ = ["Adopt", "AdoptResult", "WiringStep", "detect_language"]
 
 Language = Literal["go", "rust"]
 
 # Where the telemetry package of a rendered service is, per language, when the template has no
 # `telemetry_dir` question (or the answer is not given): what an adopted project copies.
 TELEMETRY_DIRS: Mapping[str, str] = {"go": "internal/telemetry", "rust": "src/telemetry"}
-# The lowest Rust edition the telemetry code compiles with (a missing edition means 2015).
-MIN_EDITION = 2021
 # Files adopt edits in place (saved first, put back on failure).
 _MANIFESTS: Mapping[str, tuple[str, ...]] = {
     "go": ("go.mod", "go.sum"),
     "rust": ("Cargo.toml", "Cargo.lock"),
 }
-_DEP_TABLES = ("dependencies", "dev-dependencies")
+# The routers whose route template `telemetry.SetRoute` takes, by the module that provides them.
+_GO_ROUTERS: Mapping[str, str] = {
+    "github.com/gorilla/mux": "gorilla/mux",
+    "github.com/go-chi/chi/v5": "chi",
+    "github.com/go-chi/chi": "chi",
+}
+# Server instrumentation that makes a second server span beside `telemetry.Middleware`.
+_GO_SERVER_WRAPPERS = re.compile(
+    r"\b(otelhttp\.(NewHandler|NewMiddleware)|otelmux\.Middleware|otelchi\.Middleware|"
+    r"otelgin\.Middleware|otelecho\.Middleware)\("
+)
 _MODULE_LINE = re.compile(r"^\s*module\s+(\"[^\"]+\"|`[^`]+`|\S+)", re.M)
 _MAJOR_SUFFIX = re.compile(r"^v\d+$")
+
+
+@dataclass(frozen=True)
+class WiringStep:
+    """A piece of code to add to the project to turn the telemetry on.
+
+    Attributes:
+        key: what it does: `import`, `setup`, `handler`, `exit`, `route`, `module`, `layer`.
+        where: where it goes and why, one line, for a comment above the code.
+        code: the lines to paste, as they are.
+    """
+
+    key: str
+    where: str
+    code: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -76,9 +98,12 @@ class AdoptResult:
         ref: the template version (`_commit`), None for a plain directory.
         files: files written, relative to `path`, `.copier-answers.yml` included.
         manifests: existing files edited (go.mod, go.sum, Cargo.toml) or added (Cargo.lock).
-        dependencies: one line per dependency added or changed (`name version`).
-        wiring: the lines to add to the project's own code to turn the telemetry on.
-        notes: what the user should know (versions kept, a Cargo.lock left to cargo).
+        dependencies: one line per requirement added or moved (`module old -> new`).
+        wiring: the code to add to the project's own code to turn the telemetry on.
+        notes: what the user should know (a raised go directive, a kept version).
+        warnings: what needs the user's attention (server handlers already instrumented).
+        staged: written files a `.gitignore` rule would hide, added with `git add -f`.
+        verified: the build commands that passed; empty with `verify=False`.
     """
 
     path: Path
@@ -89,8 +114,11 @@ class AdoptResult:
     files: tuple[str, ...]
     manifests: tuple[str, ...]
     dependencies: tuple[str, ...]
-    wiring: tuple[str, ...]
+    wiring: tuple[WiringStep, ...]
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    staged: tuple[str, ...] = ()
+    verified: tuple[str, ...] = ()
 
     def summary(self) -> list[str]:
         """A short report, one line each, for a terminal."""
@@ -104,8 +132,21 @@ class AdoptResult:
             lines.append("Dependencies:")
             lines += [f"  {dep}" for dep in self.dependencies]
         lines += [f"Note: {note}" for note in self.notes]
+        if self.staged:
+            lines.append(
+                f"Note: a .gitignore rule hides {', '.join(self.staged[:3])}"
+                + (f" and {len(self.staged) - 3} more" if len(self.staged) > 3 else "")
+                + ": staged with `git add -f`, so the commit holds it and later clones can update"
+            )
+        lines += [f"Warning: {warning}" for warning in self.warnings]
+        if self.verified:
+            lines.append(f"Verified: {' and '.join(f'`{c}`' for c in self.verified)} pass.")
+        else:
+            lines.append("Not verified (--no-verify): build it before you commit.")
         lines.append("Wire it in:")
-        lines += [f"  {line}" for line in self.wiring]
+        for step in self.wiring:
+            lines.append(f"  // {step.where}")
+            lines += [f"  {line}" if line else "" for line in step.code]
         lines.append("Then build and test, review the change with `git diff`, and commit it.")
         return lines
 
@@ -122,6 +163,8 @@ class Adopt:
         vcs_ref: template version (git tag or commit) for git sources.
         data: answers given up front; `service_name` overrides the derived name and
             `telemetry_dir` puts the package somewhere else than `TELEMETRY_DIRS[language]`.
+        package: for a Cargo workspace root, the member crate to adopt into.
+        verify: build the result (and put everything back when it does not build).
     """
 
     path: Path = field(default_factory=Path)
@@ -129,6 +172,8 @@ class Adopt:
     template: str | None = None
     vcs_ref: str | None = None
     data: Mapping[str, Any] = field(default_factory=dict)
+    package: str | None = None
+    verify: bool = True
 
     def run(self) -> AdoptResult:
         """Add the telemetry package, its dependencies and the answers file to the project.
@@ -139,13 +184,14 @@ class Adopt:
                 `DestinationError` for an already generated project, files that would be
                 overwritten or an unreadable manifest, `AnswerError` for an undetectable
                 language or an unusable derived answer, `TemplateError` for a template or a
-                dependency resolution that fails.
+                dependency resolution that fails, `VerifyError` when the result does not build.
         """
         path = self.path.expanduser().absolute()
         if not path.is_dir():
             raise DestinationError(
                 f"{path} is not a directory", hint="pass the root of a Go module or Cargo crate"
             )
+        path = _cargo.member(path, self.package) if self.language != "go" else path
         top = _refuse_unusable_repo(path)
         if (path / ANSWERS_FILE).exists():
             raise DestinationError(
@@ -153,64 +199,45 @@ class Adopt:
                 hint="run `scaffold update` to take a new template version",
             )
         language = detect_language(path, self.language)
-        derived = derive_answers(path, language)
-        answers = _merge_answers(derived, self.data, language)
+        answers = _merge_answers(derive_answers(path, language), self.data, language)
         with tempfile.TemporaryDirectory(prefix="scaffold-adopt-") as tmp:
-            scratch = Path(tmp) / "service"
-            try:
-                rendered = NewService(
-                    dest=scratch,
-                    data=answers,
-                    template=self.template,
-                    vcs_ref=self.vcs_ref,
-                    use_defaults=True,
-                    git_init=False,
-                ).run()
-            except AnswerError as exc:
-                if exc.question == "service_name" and "service_name" not in self.data:
-                    raise AnswerError(
-                        "service_name",
-                        f"{answers['service_name']!r} (derived from the project) is not a valid "
-                        f"service name ({exc.problem}); pass --data service_name=NAME",
-                    ) from None
-                raise
+            scratch = Path(tmp) / "package"
+            rendered = _render(self, scratch, answers, language)
             package_dir = _package_dir(rendered.answers, language)
             files = _telemetry_files(scratch, package_dir)
-            existing = [rel for rel in files if (path / rel).exists() or (path / rel).is_symlink()]
-            if existing:
-                raise DestinationError(
-                    f"{len(existing)} file(s) the telemetry package needs already exist in "
-                    f"{path}: {', '.join(existing[:5])}"
-                    + (f" (and {len(existing) - 5} more)" if len(existing) > 5 else ""),
-                    hint="adopt never overwrites a file; move or remove them, commit, and retry",
-                )
+            _refuse_existing(path, files)
             _refuse_foreign_package(path, package_dir, language)
             _refuse_outside(path, top, [*files, *_MANIFESTS[language]])
             if language == "go":
                 _require_go()
             else:
-                _check_edition(path)
-            undo = _Undo()
+                _cargo.check_edition(path)
+            undo = _Undo(top)
             for manifest in _MANIFESTS[language]:
                 undo.save(path / manifest)
+            if language == "rust":
+                root = _cargo.workspace_root(path)
+                for manifest in _MANIFESTS[language]:
+                    undo.save(root / manifest)
             try:
                 for rel in files:
                     undo.write(path / rel, (scratch / rel).read_bytes())
                 if language == "go":
-                    deps, notes = _go_dependencies(path, scratch)
+                    deps, notes = _gomod.reconcile(path, scratch)
                 else:
-                    deps, notes = _rust_dependencies(path, scratch, undo)
+                    deps, notes = _cargo.reconcile(path, scratch, package_dir, undo.write)
+                staged = undo.stage_ignored(path, files)
+                verified = self._verify(path, language, package_dir, deps) if self.verify else ()
+            except VerifyError as error:
+                with deferred():
+                    undo.rollback()
+                raise _broken_before(path, language) or error from None
             except BaseException:
                 with deferred():
                     undo.rollback()
                 raise
-        if language == "rust" and (path / "src" / "lib.rs").is_file():
-            crate = str(rendered.answers["service_name"]).replace("-", "_")
-            if crate != _lib_name(path):
-                notes.append(
-                    f"the doc examples in {package_dir} import `{crate}`, but the library is "
-                    f"`{_lib_name(path)}`: rename them or `cargo test --doc` fails"
-                )
+        if language == "rust":
+            notes += _cargo.doc_notes(path, rendered.answers, package_dir)
         return AdoptResult(
             path=path,
             language=language,
@@ -220,9 +247,102 @@ class Adopt:
             files=tuple(files),
             manifests=tuple(undo.edited(path, files)),
             dependencies=tuple(deps),
-            wiring=tuple(_wiring(path, language, answers, package_dir)),
+            wiring=tuple(_wiring(path, language, rendered.answers, package_dir)),
             notes=tuple(notes),
+            warnings=tuple(_warnings(path, language, package_dir)),
+            staged=tuple(staged),
+            verified=verified,
         )
+
+    def _verify(
+        self, path: Path, language: Language, package_dir: str, deps: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Build the result; the commands that passed.
+
+        Raises:
+            VerifyError: it does not build; the message holds the first compiler error.
+        """
+        if language == "rust":
+            return _cargo.verify(path, package_dir)
+        failed = _gomod.verify(path, package_dir)
+        if failed is not None:
+            command, run = failed
+            raise _go_verify_error(path, command, run.stderr or run.stdout, deps)
+        return ("go build ./...", f"go vet ./{package_dir}/...")
+
+
+def _broken_before(path: Path, language: Language) -> VerifyError | None:
+    """The error to report when the project, as restored, does not build either; else None.
+
+    Then the failure is not adopt's, and the user has to know that first.
+    """
+    if language == "rust":
+        return _cargo.broken_before(path)
+    failed = _gomod.verify(path, None)
+    if failed is None or failed[0] != "go build ./...":
+        return None
+    command, run = failed
+    first = _gomod.first_error(run.stderr or run.stdout)
+    return VerifyError(
+        f"{path} does not build even without the telemetry package: {first}; nothing was changed",
+        command=command,
+        first_error=first,
+        output=run.stderr,
+        hint="make `go build ./...` pass, commit, and adopt again",
+    )
+
+
+def _go_verify_error(path: Path, command: str, output: str, deps: Sequence[str]) -> VerifyError:
+    first = _gomod.first_error(output)
+    dependency = _gomod.dependency_of(first)
+    moved = _gomod.moved_module(path, first, deps)
+    if dependency:
+        why = f"the dependency {dependency} does not build with the reconciled versions"
+        hint = (
+            f"move {dependency.split('@')[0]} to a release built for the template's "
+            "OpenTelemetry versions (`go get MODULE@VERSION`), commit, and adopt again"
+        )
+    elif moved is None and "telemetry" in first.split(":", 1)[0]:
+        why = "the telemetry package does not build in this module"
+        hint = "report it to the platform team with the error; --no-verify keeps the change"
+    else:
+        why = "the module's own code does not build with the reconciled dependencies"
+        if moved:
+            first = f"{first} ({moved})"
+        hint = (
+            "update that call for the new version (see the module's release notes), commit, "
+            "and adopt again; or adopt with --no-verify and fix it afterwards"
+        )
+    return VerifyError(
+        f"`{command}` failed after adding the telemetry package: {why}: {first}; "
+        "nothing was changed",
+        command=command,
+        first_error=first,
+        output=output,
+        hint=hint,
+    )
+
+
+def _render(adopt: Adopt, scratch: Path, answers: Mapping[str, Any], language: Language) -> Any:
+    """Render the package scope of the template, with the template's manifests beside it."""
+    try:
+        return NewService(
+            dest=scratch,
+            data=answers,
+            template=adopt.template,
+            vcs_ref=adopt.vcs_ref,
+            use_defaults=True,
+            git_init=False,
+            include=_MANIFESTS[language],
+        ).run()
+    except AnswerError as exc:
+        if exc.question == "service_name" and "service_name" not in adopt.data:
+            raise AnswerError(
+                "service_name",
+                f"{answers['service_name']!r} (derived from the project) is not a valid "
+                f"service name ({exc.problem}); pass --data service_name=NAME",
+            ) from None
+        raise
 
 
 # -- detection and answers --------------------------------------------------------------------
@@ -267,14 +387,7 @@ def derive_answers(path: Path, language: Language) -> dict[str, Any]:
     if language == "go":
         module = go_module(path)
         return {"language": "go", "module": module, "service_name": service_name_of(module)}
-    package = _cargo_document(path / "Cargo.toml").get("package")
-    name = package.get("name") if isinstance(package, Mapping) else None
-    if not isinstance(name, str) or not name:
-        raise DestinationError(
-            f"{path / 'Cargo.toml'} has no [package] name (a workspace root?)",
-            hint="pass the directory of the member crate to instrument",
-        )
-    return {"language": "rust", "service_name": name}
+    return {"language": "rust", "service_name": _cargo.package_name(path)}
 
 
 def go_module(path: Path) -> str:
@@ -312,7 +425,10 @@ def _merge_answers(
             f"must be the module path of go.mod ({derived['module']}), not {module!r}; "
             "the telemetry package imports itself by it",
         )
-    return {**derived, **data, "language": language}
+    scope = data.get("scope", "package")
+    if scope != "package":
+        raise AnswerError("scope", f"adopt takes the package alone (scope: package), not {scope!r}")
+    return {**derived, **data, "language": language, "scope": "package"}
 
 
 # -- git ---------------------------------------------------------------------------------------
@@ -381,6 +497,17 @@ def _telemetry_files(scratch: Path, package_dir: str) -> list[str]:
     return [*sorted(files), ANSWERS_FILE]
 
 
+def _refuse_existing(path: Path, files: Sequence[str]) -> None:
+    existing = [rel for rel in files if (path / rel).exists() or (path / rel).is_symlink()]
+    if existing:
+        raise DestinationError(
+            f"{len(existing)} file(s) the telemetry package needs already exist in "
+            f"{path}: {', '.join(existing[:5])}"
+            + (f" (and {len(existing) - 5} more)" if len(existing) > 5 else ""),
+            hint="adopt never overwrites a file; move or remove them, commit, and retry",
+        )
+
+
 def _refuse_foreign_package(path: Path, package_dir: str, language: Language) -> None:
     """Refuse a package directory the project already uses for code of its own.
 
@@ -410,12 +537,17 @@ def _refuse_foreign_package(path: Path, package_dir: str, language: Language) ->
 
 
 class _Undo:
-    """Files written or edited, with their previous content, to put back on failure."""
+    """Files written or edited, with their previous content, and index entries added.
 
-    def __init__(self) -> None:
+    `rollback` puts them all back: the tree was clean before adopt, so afterwards `git status`
+    shows exactly what it showed before.
+    """
+
+    def __init__(self, top: Path) -> None:
+        self._top = top
         self._saved: dict[Path, bytes | None] = {}
         self._dirs: list[Path] = []
-        self._new: set[Path] = set()
+        self._staged: list[str] = []
 
     def save(self, file: Path) -> None:
         if file not in self._saved:
@@ -426,8 +558,30 @@ class _Undo:
         self._dirs.extend(missing)
         file.parent.mkdir(parents=True, exist_ok=True)
         self.save(file)
-        self._new.add(file)
         file.write_bytes(content)
+
+    def stage_ignored(self, root: Path, files: Sequence[str]) -> list[str]:
+        """`git add -f` the written files a `.gitignore` rule hides; return them.
+
+        Without it the answers file (a `.*` rule hides it) or the package would be left out of
+        the commit, and no clone could update them.
+        """
+        paths = [(root / rel).relative_to(self._top).as_posix() for rel in files]
+        listed = _git.run(
+            self._top, "check-ignore", "-z", "--stdin", input="\0".join(paths) + "\0", check=False
+        )
+        ignored = [p for p in listed.split("\0") if p]
+        if ignored:
+            self._staged.extend(ignored)
+            _git.run(
+                self._top,
+                "add",
+                "-f",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+                input="".join(f"{p}\0" for p in ignored),
+            )
+        return [(self._top / p).relative_to(root).as_posix() for p in ignored]
 
     def edited(self, root: Path, copied: Collection[str]) -> list[str]:
         """Files other than `copied` that were added or changed, relative to `root`."""
@@ -441,6 +595,16 @@ class _Undo:
         return sorted(out)
 
     def rollback(self) -> None:
+        if self._staged:
+            _git.run(
+                self._top,
+                "reset",
+                "-q",
+                "--pathspec-from-file=-",
+                "--pathspec-file-nul",
+                input="".join(f"{p}\0" for p in self._staged),
+                check=False,
+            )
         for file, before in self._saved.items():
             try:
                 if before is None:
@@ -459,208 +623,35 @@ class _Undo:
 def _require_go() -> None:
     if shutil.which("go") is None:
         raise DestinationError(
-            "go is not installed; adopt edits go.mod with `go mod edit` and `go mod tidy`",
+            "go is not installed; adopt reconciles go.mod with `go get` and builds the result",
             hint="install Go 1.26 or newer and retry",
         )
 
 
-def _go_env() -> dict[str, str]:
-    env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod"}
-    return env
-
-
-def _go(path: Path, *args: str) -> str:
-    proc = subprocess.run(
-        ["go", *args],
-        cwd=path,
-        env=_go_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if proc.returncode != 0:
-        reason = (proc.stderr.strip() or proc.stdout.strip() or "failed").splitlines()[-1]
-        raise TemplateError(
-            f"`go {' '.join(args[:2])}` failed in {path}: {reason}",
-            hint="nothing was changed; check access to the Go module proxy (GOPROXY)",
-        )
-    return proc.stdout
-
-
-def _go_mod_json(path: Path) -> dict[str, Any]:
-    data = json.loads(_go(path, "mod", "edit", "-json"))
-    return data if isinstance(data, dict) else {}
-
-
-def go_version_key(version: str) -> tuple[tuple[int, ...], int, str]:
-    """A sort key for Go module versions: numeric core, then release over pre-release."""
-    core, _, pre = version.removeprefix("v").split("+", 1)[0].partition("-")
-    numbers = tuple(int(n) for n in re.findall(r"\d+", core))
-    return (numbers, 0 if pre else 1, pre)
-
-
-def _go_dependencies(path: Path, scratch: Path) -> tuple[list[str], list[str]]:
-    ours = _go_mod_json(path)
-    theirs = _go_mod_json(scratch)
-    have = {r["Path"]: r["Version"] for r in ours.get("Require") or []}
-    deps: list[str] = []
-    notes: list[str] = []
-    for req in theirs.get("Require") or []:
-        mod, version = req["Path"], req["Version"]
-        current = have.get(mod)
-        if current is not None and go_version_key(current) >= go_version_key(version):
+def _warnings(path: Path, language: Language, package_dir: str) -> list[str]:
+    """Server instrumentation the project already has, which would double every server span."""
+    if language != "go":
+        return _cargo.warnings(path, package_dir)
+    found: list[str] = []
+    for file in sorted(path.rglob("*.go")):
+        rel = file.relative_to(path)
+        if rel.as_posix().startswith(package_dir + "/") or {"vendor", "testdata"} & set(rel.parts):
             continue
-        _go(path, "mod", "edit", f"-require={mod}@{version}")
-        if not req.get("Indirect"):
-            deps.append(f"{mod} {version}" + (f" (was {current})" if current else ""))
-    wanted_go = str(theirs.get("Go") or "")
-    current_go = str(ours.get("Go") or "")
-    if wanted_go and (not current_go or go_version_key(current_go) < go_version_key(wanted_go)):
-        _go(path, "mod", "edit", f"-go={wanted_go}")
-        notes.append(f"raised the go directive from {current_go or 'none'} to {wanted_go}")
-    sums = path / "go.sum"
-    before = sums.read_text(encoding="utf-8").splitlines() if sums.is_file() else []
-    extra = (scratch / "go.sum").read_text(encoding="utf-8").splitlines()
-    merged = sorted({line for line in [*before, *extra] if line.strip()})
-    sums.write_text("".join(f"{line}\n" for line in merged), encoding="utf-8")
-    _go(path, "mod", "tidy")
-    return deps, notes
-
-
-# -- Rust ----------------------------------------------------------------------------------------
-
-
-def _cargo_document(file: Path) -> tomlkit.TOMLDocument:
-    try:
-        return tomlkit.parse(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, TOMLKitError) as exc:
-        raise DestinationError(
-            f"cannot read {file}: {exc}", hint="fix Cargo.toml (`cargo metadata` shows why)"
-        ) from None
-
-
-def _check_edition(path: Path) -> None:
-    package = _cargo_document(path / "Cargo.toml").get("package")
-    edition = package.get("edition") if isinstance(package, Mapping) else None
-    if isinstance(edition, Mapping) and edition.get("workspace"):
-        return  # inherited from the workspace: cargo checks it when building
-    year = int(edition) if isinstance(edition, str) and edition.isdigit() else 2015
-    if year < MIN_EDITION:
-        raise DestinationError(
-            f"the crate is on Rust edition {year}"
-            + ("" if edition else " (Cargo.toml sets none)")
-            + f"; the telemetry code needs {MIN_EDITION} or newer",
-            hint=f'move the crate to edition = "{MIN_EDITION}" (`cargo fix --edition`), commit, '
-            "and retry",
-        )
-
-
-def _rust_dependencies(path: Path, scratch: Path, undo: _Undo) -> tuple[list[str], list[str]]:
-    manifest = path / "Cargo.toml"
-    doc = _cargo_document(manifest)
-    rendered = _cargo_document(scratch / "Cargo.toml")
-    deps: list[str] = []
-    notes: list[str] = []
-    package = doc["package"]
-    wanted_package = rendered.get("package")
-    wanted_msrv = (
-        wanted_package.get("rust-version") if isinstance(wanted_package, Mapping) else None
-    )
-    if isinstance(package, Table) and wanted_msrv is not None:
-        msrv = package.get("rust-version")
-        if msrv is None:
-            _insert_after(package, "edition", "rust-version", str(wanted_msrv))
-            notes.append(f"set rust-version = {str(wanted_msrv)!r}, what the telemetry code needs")
-        elif isinstance(msrv, str) and _rust_version_key(msrv) < _rust_version_key(
-            str(wanted_msrv)
-        ):
-            notes.append(
-                f"the crate declares rust-version {msrv}; the telemetry dependencies need "
-                f"{wanted_msrv}"
-            )
-    for table_name in _DEP_TABLES:
-        wanted = rendered.get(table_name)
-        if not isinstance(wanted, Mapping):
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
             continue
-        table = doc.get(table_name)
-        if table is None:
-            table = tomlkit.table()
-            doc[table_name] = table
-        if not isinstance(table, Table):
-            raise DestinationError(
-                f"[{table_name}] of {manifest} is not a table", hint="fix Cargo.toml"
-            )
-        for name, spec in wanted.items():
-            if name not in table:
-                table[name] = spec
-                deps.append(f"{name} {_cargo_version(spec)} ({table_name})")
-                continue
-            added = _merge_features(table, name, spec)
-            if added:
-                deps.append(f"{name}: features + {', '.join(added)} ({table_name})")
-            have, want = _cargo_version(table[name]), _cargo_version(spec)
-            if have != want and have != "*":
-                notes.append(
-                    f"kept {name} = {have!r} in [{table_name}]; the telemetry code is tested "
-                    f"with {want!r}"
-                )
-    manifest.write_text(tomlkit.dumps(doc), encoding="utf-8")
-    lock = path / "Cargo.lock"
-    if lock.exists():
-        notes.append("Cargo.lock is kept: cargo picks versions for the new dependencies")
-    else:
-        # The render's lock holds the versions the template was tested with; cargo fixes up the
-        # entry of the crate itself on the next build.
-        undo.write(lock, (scratch / "Cargo.lock").read_bytes())
-    return deps, notes
-
-
-def _insert_after(table: Table, after: str, key: str, value: str) -> None:
-    """Add `key = value` right after `after` (so it stays above trailing comments)."""
-    try:
-        table.value._insert_after(after, key, tomlkit.item(value))
-    except (AttributeError, KeyError, TOMLKitError):
-        table[key] = value
-
-
-def _cargo_version(spec: Any) -> str:
-    if isinstance(spec, str):
-        return spec
-    if isinstance(spec, Mapping):
-        return str(spec.get("version", "*"))
-    return "*"
-
-
-def _merge_features(table: Table, name: str, spec: Any) -> list[str]:
-    """Add the features the telemetry code needs to an existing dependency; return them."""
-    wanted = spec.get("features") if isinstance(spec, Mapping) else None
-    if not wanted:
+        for number, line in enumerate(text.splitlines(), 1):
+            match = _GO_SERVER_WRAPPERS.search(line)
+            if match:
+                found.append(f"{rel.as_posix()}:{number} ({match.group(1)})")
+    if not found:
         return []
-    current = table[name]
-    if isinstance(current, str):
-        inline = tomlkit.inline_table()
-        inline["version"] = current
-        inline["features"] = tomlkit.array()
-        table[name] = inline
-        current = table[name]
-    if not isinstance(current, InlineTable | Table) or isinstance(current, AoT):
-        return []
-    features = current.get("features")
-    if features is None:
-        features = tomlkit.array()
-        current["features"] = features
-        features = current["features"]
-    if not isinstance(features, Array):
-        return []
-    added = [str(f) for f in wanted if str(f) not in [str(x) for x in features]]
-    for feature in added:
-        features.append(feature)
-    return added
-
-
-def _rust_version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+    shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return [
+        f"the code already instruments HTTP servers at {shown}: with telemetry.Middleware as "
+        "well, every request gets two server spans; remove those wrappers where you add it"
+    ]
 
 
 # -- wiring --------------------------------------------------------------------------------------
@@ -668,38 +659,61 @@ def _rust_version_key(version: str) -> tuple[int, ...]:
 
 def _wiring(
     path: Path, language: Language, answers: Mapping[str, Any], package_dir: str
-) -> list[str]:
-    if language == "go":
-        # The package is named telemetry wherever it lives; name the import when the
-        # directory says otherwise.
-        name = "" if package_dir.rsplit("/", 1)[-1] == "telemetry" else "telemetry "
-        return [
-            f'import {name}"{answers["module"]}/{package_dir}"',
-            "shutdown, err := telemetry.Setup(ctx, telemetry.Config{})  // early in main",
-            "defer shutdown(ctx)",
-            "handler = telemetry.Middleware()(mux)  // wrap the server's handler",
-        ]
-    crate = _lib_name(path)
-    mod = package_dir.rsplit("/", 1)[-1]  # src/NAME is the module NAME
-    if (path / "src" / "lib.rs").is_file():
-        module = [
-            f"pub mod {mod};  // in src/lib.rs",
-            f"use {crate}::{mod};  // in src/main.rs",
-        ]
-    else:
-        module = [f"mod {mod};  // in src/main.rs"]
-    return [
-        *module,
-        f"let _telemetry = {mod}::init({mod}::Config::default())?;  // inside the runtime",
-        f".layer({mod}::OtelLayer::new())  // on the axum Router",
+) -> list[WiringStep]:
+    if language == "rust":
+        return _cargo.wiring(path, answers, package_dir)
+    # The package is named telemetry wherever it lives; name the import when the directory
+    # says otherwise.
+    name = "" if package_dir.rsplit("/", 1)[-1] == "telemetry" else "telemetry "
+    steps = [
+        WiringStep(
+            "import", "in main.go's imports", (f'{name}"{answers["module"]}/{package_dir}"',)
+        ),
+        WiringStep(
+            "setup",
+            "first thing in main: set up, and flush when main returns",
+            ("stopTelemetry := telemetry.Start()", "defer stopTelemetry()"),
+        ),
+        WiringStep(
+            "handler",
+            "wrap the handler where the server takes it (http.DefaultServeMux where it takes nil)",
+            ("telemetry.Middleware()(handler)",),
+        ),
+        WiringStep(
+            "exit",
+            "os.Exit and log.Fatal skip deferred calls: make the call, flush, then exit",
+            ("serveErr := server.ListenAndServe()", "stopTelemetry()", "log.Fatal(serveErr)"),
+        ),
     ]
+    for router in dict.fromkeys(_GO_ROUTERS[m] for m in _gomod.module_requires(path, _GO_ROUTERS)):
+        steps.append(_route_step(router))
+    return steps
 
 
-def _lib_name(path: Path) -> str:
-    """The name the crate's library is imported by: [lib] name, or the package name."""
-    doc = _cargo_document(path / "Cargo.toml")
-    lib, package = doc.get("lib"), doc.get("package")
-    name = lib.get("name") if isinstance(lib, Mapping) else None
-    if not name and isinstance(package, Mapping):
-        name = package.get("name")
-    return str(name or "crate").replace("-", "_")
+def _route_step(router: str) -> WiringStep:
+    """How a gorilla/mux or chi router tells the telemetry which route matched."""
+    body: tuple[str, ...]
+    if router == "gorilla/mux":
+        body = (
+            "\t\tif route := mux.CurrentRoute(r); route != nil {",
+            "\t\t\tif template, err := route.GetPathTemplate(); err == nil {",
+            "\t\t\t\ttelemetry.SetRoute(r, template)",
+            "\t\t\t}",
+            "\t\t}",
+            "\t\tnext.ServeHTTP(w, r)",
+        )
+        where = "gorilla/mux: name spans and metrics by the route template (after routes are added)"
+    else:
+        body = (
+            "\t\tnext.ServeHTTP(w, r)",
+            "\t\ttelemetry.SetRoute(r, chi.RouteContext(r.Context()).RoutePattern())",
+        )
+        where = "chi: name spans and metrics by the route pattern (before routes are added)"
+    code = (
+        "router.Use(func(next http.Handler) http.Handler {",
+        "\treturn http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {",
+        *body,
+        "\t})",
+        "})",
+    )
+    return WiringStep("route", where, code)

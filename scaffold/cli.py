@@ -194,12 +194,25 @@ def new(
     help="Where to put the telemetry package, relative to PATH (the telemetry_dir answer) "
     "[default: internal/telemetry for Go, src/telemetry for Rust].",
 )
+@click.option(
+    "--package",
+    "member",
+    metavar="NAME",
+    help="In a Cargo workspace root: the member crate to adopt into.",
+)
+@click.option(
+    "--no-verify",
+    is_flag=True,
+    help="Do not build the result (go build + go vet, cargo check); keep it even if it fails.",
+)
 @_template_and_answer_options
 @_handle_errors
 def adopt(
     path: Path,
     lang: str | None,
     package_dir: str | None,
+    member: str | None,
+    no_verify: bool,
     template: str | None,
     vcs_ref: str | None,
     data: tuple[str, ...],
@@ -207,13 +220,23 @@ def adopt(
 ) -> None:
     """Add the telemetry package to an existing Go module or Cargo crate.
 
-    Writes the package, its dependencies and .copier-answers.yml (never overwriting a file),
-    and prints the lines that wire it in. The tree must be clean; nothing is committed.
+    Writes the package, moves the OpenTelemetry dependencies the project already has to the
+    template's versions, adds .copier-answers.yml (never overwriting a file), builds the result
+    and prints the lines that wire it in. When the build fails, everything is put back. The
+    tree must be clean; nothing is committed.
     """
     answers = _given_answers(data_file, data)
     if package_dir is not None:
         answers["telemetry_dir"] = package_dir
-    result = Adopt(path=path, language=lang, template=template, vcs_ref=vcs_ref, data=answers).run()
+    result = Adopt(
+        path=path,
+        language=lang,
+        template=template,
+        vcs_ref=vcs_ref,
+        data=answers,
+        package=member,
+        verify=not no_verify,
+    ).run()
     for line in result.summary():
         click.echo(line)
 

@@ -26,6 +26,7 @@ __all__ = [
     "ReleaseError",
     "ScaffoldError",
     "TemplateError",
+    "VerifyError",
 ]
 
 
@@ -217,3 +218,25 @@ class FleetFailedError(ScaffoldError):
             hint="see the table or the JSON report for each reason, fix, and run the same "
             "command again (finished repositories are not redone)",
         )
+
+
+class VerifyError(ScaffoldError):
+    """`scaffold adopt`: the project does not build with the telemetry package added.
+
+    The repository is put back exactly as it was before this error is raised.
+
+    Attributes:
+        command: the build command that failed, like `go build ./...`.
+        first_error: the first error the compiler reported, one line.
+        output: everything the command wrote.
+    """
+
+    exit_code = 17
+
+    def __init__(
+        self, message: str, *, command: str, first_error: str, output: str, hint: str
+    ) -> None:
+        self.command = command
+        self.first_error = first_error
+        self.output = output
+        super().__init__(message, hint=hint)

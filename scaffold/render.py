@@ -65,6 +65,8 @@ class NewService:
         use_defaults: take the default of every question not answered in `data`.
         ask: interactive front end for the remaining questions; None means never prompt.
         git_init: create a git repository with a first commit.
+        include: paths to render besides what the template's own exclusions let through
+            (`scaffold adopt` takes the dependency manifests of a package-scope render).
     """
 
     dest: Path | None = None
@@ -74,6 +76,7 @@ class NewService:
     use_defaults: bool = False
     ask: Asker | None = None
     git_init: bool = True
+    include: tuple[str, ...] = ()
 
     def run(self) -> NewResult:
         """Render the service.
@@ -92,7 +95,7 @@ class NewService:
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
             _check_destination(dest)
             with _written(dest), _Staging.open(dest) as staging:
-                _copy(source.url, source.ref, staging.out, answers)
+                _copy(source.url, source.ref, staging.out, answers, self.include)
                 commit = None
                 if self.git_init:
                     commit = commit_all(staging.out, _first_commit_message(answers, source.ref))
@@ -269,7 +272,9 @@ def _move_into_place(out: Path, dest: Path) -> None:
         ) from None
 
 
-def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> None:
+def _copy(
+    src: str, ref: str | None, out: Path, answers: Mapping[str, Any], include: tuple[str, ...] = ()
+) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -282,6 +287,8 @@ def _copy(src: str, ref: str | None, out: Path, answers: Mapping[str, Any]) -> N
                 unsafe=False,
                 quiet=True,
                 overwrite=True,
+                # copier applies these after the template's own: a negation lets a path back in.
+                exclude=[f"!/{path}" for path in include],
             )
     except ValueError as exc:
         # copier's own question validators (from copier.yml) report here.

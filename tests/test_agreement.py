@@ -17,7 +17,7 @@ from .conftest import ROOT, render
 
 SENTINELS = {
     "sampling ratio (prod)": ("sampling.environments.prod", 0.37, "0.37"),
-    "export timeout": ("exporter.timeout_ms", 4321, "4321"),
+    "export timeout": ("exporter.timeout_ms", 6543, "6543"),
     "batch queue size": ("exporter.batch.max_queue_size", 1234, "1234"),
     "batch size": ("exporter.batch.max_export_batch_size", 123, "123"),
     "batch delay": ("exporter.batch.schedule_delay_ms", 2345, "2345"),

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -110,15 +111,26 @@ def assert_runtime_contract(binary: Path, service_name: str, shutdown_deadline_s
     """Run a built service with no collector and check the runtime contract both languages share.
 
     /hello answers and logs a trace-correlated JSON line, /healthz answers, the admin endpoint
-    reports the kill switch, and SIGTERM ends the process within the policy's deadline even
-    though nothing receives its telemetry.
+    reports the flags on the admin listener and is not routed on the public one, and SIGTERM
+    ends the process within the policy's deadline even though nothing receives its telemetry.
     """
-    server = Server(binary, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"})
+    admin = f"http://127.0.0.1:{free_port()}/admin/telemetry"
+    server = Server(
+        binary,
+        {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "TELEMETRY_ADMIN_ADDR": admin.split("/")[2],
+        },
+    )
     status, body = get(f"{server.base}/hello")
     assert status == 200
     assert json.loads(body) == {"service": service_name, "message": "hello"}
     assert get(f"{server.base}/healthz") == (200, "ok")
-    assert json.loads(get(f"{server.base}/admin/telemetry")[1]) == {"enabled": True}
+    state = json.loads(get(admin)[1])
+    assert state["enabled"] is True and 0.0 <= state["sampling_ratio"] <= 1.0, state
+    with pytest.raises(urllib.error.HTTPError) as public:
+        get(f"{server.base}/admin/telemetry")
+    assert public.value.code == 404
     took, output = server.stop()
     assert took < shutdown_deadline_s + 1.0, f"shutdown took {took:.1f}s, over the policy deadline"
     hello = [json.loads(ln) for ln in output.splitlines() if ln.startswith("{") and "hello" in ln]

@@ -32,7 +32,7 @@ COMBINATIONS: dict[str, dict[str, Any]] = {
 
 # A sampling table whose every entry differs, so the generated tests prove that the service picks
 # its environment's ratio at run time; the bundled policy samples 1.0 everywhere.
-DISTINCT_RATIOS = {"ratio": 0.1, "environments": {"dev": 1.0, "staging": 0.5, "prod": 0.25}}
+DISTINCT_RATIOS = {"ratio": 0.1, "environments": {"dev": 1.0, "staging": 0.5, "prod": 0.3}}
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +81,10 @@ def test_rust_service_is_fmt_clippy_clean_and_passes_its_tests(
             r"^([\w-]+): ratio ([\d.]+), sampled share ([\d.]+) of", out, flags=re.M
         )
     }
-    override = COMBINATIONS[combo].get("sampling_ratio")
+    # A `sampling_ratio` answer replaces the table in every environment.
+    answers = yaml.safe_load((dest / ".copier-answers.yml").read_text(encoding="utf-8"))
+    override = answers["sampling_ratio"]
+    assert override == COMBINATIONS[combo].get("sampling_ratio", "")
     environments = DISTINCT_RATIOS["environments"]
     assert isinstance(environments, dict)
     for env, expected in environments.items():

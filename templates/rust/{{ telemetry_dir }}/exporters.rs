@@ -357,4 +357,37 @@ mod tests {
     fn unknown_protocol_is_an_error() {
         assert!("http/json".parse::<Protocol>().is_err());
     }
+
+    #[test]
+    fn batch_variables_override_the_policy() {
+        let config = Config::default()
+            .with_max_queue_size(1234)
+            .with_schedule_delay(std::time::Duration::from_millis(2345));
+        // SAFETY: no other test of this crate reads the OTEL_BSP_* or OTEL_BLRP_* variables.
+        unsafe {
+            std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "77");
+            std::env::set_var("OTEL_BLRP_MAX_QUEUE_SIZE", "88");
+            std::env::set_var("OTEL_BLRP_SCHEDULE_DELAY", "soon");
+        }
+        let spans = format!("{:?}", span_batch_config(&config));
+        let logs = format!("{:?}", log_batch_config(&config));
+        let mut warnings = Warnings::default();
+        check_batch_variables("OTEL_BLRP", &mut warnings);
+        // SAFETY: as above.
+        unsafe {
+            for name in [
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                "OTEL_BLRP_MAX_QUEUE_SIZE",
+                "OTEL_BLRP_SCHEDULE_DELAY",
+            ] {
+                std::env::remove_var(name);
+            }
+        }
+        assert!(spans.contains("max_queue_size: 77"), "{spans}");
+        assert!(spans.contains("scheduled_delay: 2.345s"), "{spans}");
+        assert!(logs.contains("max_queue_size: 88"), "{logs}");
+        // A value that is not a number gives way to the policy's, with a warning.
+        assert!(logs.contains("scheduled_delay: 2.345s"), "{logs}");
+        assert_eq!(warnings.len(), 1);
+    }
 }

@@ -7,7 +7,9 @@
 //! - the [admin listener](super::admin), with a `PUT` of a JSON body;
 //! - a JSON file named by `TELEMETRY_FLAGS_FILE`, re-read every
 //!   [`FLAGS_POLL_INTERVAL`](super::defaults::FLAGS_POLL_INTERVAL): mounted from a
-//!   ConfigMap, one edit reaches every replica without a redeploy.
+//!   ConfigMap, one edit reaches every replica without a redeploy;
+//! - any other source, an OpenFeature provider say, that calls [`apply`] with
+//!   [`Source::Other`].
 //!
 //! Both take the same document; either field may be left out:
 //!
@@ -94,6 +96,11 @@ pub enum Source<'a> {
         /// The file.
         path: &'a Path,
     },
+    /// Any other source, such as an OpenFeature provider.
+    Other {
+        /// What changed the flags, as the log line's `source` names it.
+        name: &'a str,
+    },
 }
 
 /// Applies `flags` from `source` and logs the change; returns the new state.
@@ -116,6 +123,12 @@ pub fn apply(flags: Flags, source: Source<'_>) -> State {
         Source::File { path } => tracing::warn!(
             source = "file",
             file = %path.display(),
+            enabled = state.enabled,
+            sampling_ratio = state.sampling_ratio,
+            "telemetry flags changed"
+        ),
+        Source::Other { name } => tracing::warn!(
+            source = name,
             enabled = state.enabled,
             sampling_ratio = state.sampling_ratio,
             "telemetry flags changed"

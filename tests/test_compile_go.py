@@ -437,7 +437,7 @@ def test_sampling_follows_the_environment_the_service_runs_in(tmp_path: Path) ->
     raw["environments"] = ["dev", "staging", "prod", "qa"]
     raw["sampling"] |= {"ratio": DEFAULT_RATIO, "min_ratio": 0.01, "environments": DISTINCT_RATIOS}
     # Remote sampling on, from an agent that is not there: the table's ratios are the fallback.
-    raw["sampling"]["remote"] = {
+    raw["sampling"]["remote"] |= {
         "enabled": True,
         "endpoint": "http://127.0.0.1:9/sampling",
         "poll_interval_ms": 100,

@@ -32,6 +32,9 @@ BOUNDARY_FILES = {
         "src/telemetry/http_client.rs": {"http_client"},
         "src/telemetry/database.rs": {"database"},
         "src/telemetry/messaging.rs": {"messaging"},
+        "src/app/greeter.rs": {"grpc_server", "grpc_client"},
+        "src/app/store.rs": {"database"},
+        "src/app/queue.rs": {"messaging"},
     },
 }
 
@@ -85,7 +88,7 @@ def test_policy_change_reaches_generated_code(tmp_path: Path) -> None:
     policy = template / "policy.yml"
     text = policy.read_text(encoding="utf-8")
     text = text.replace("    prod: 1.0\n", "    prod: 0.37\n").replace(
-        "timeout_ms: 5000", "timeout_ms: 6543"
+        "  timeout_ms: 5000", "  timeout_ms: 6543"
     )
     text = text.replace(
         "  - name: acme.tenant.id\n",
@@ -194,7 +197,7 @@ def test_rust_telemetry_module_renders_at_the_chosen_directory(tmp_path: Path, m
     files = _rust_files(dest)
     for name, code in files.items():
         assert not re.search(r"(?<![\w.])telemetry::|mod telemetry\b", code), name
-    for name in ("src/app.rs", "src/lib.rs", "src/main.rs", "tests/sdk_disabled.rs"):
+    for name in ("src/app/mod.rs", "src/lib.rs", "src/main.rs", "tests/sdk_disabled.rs"):
         assert f"{module}::" in files[name] or f"mod {module};" in files[name], name
     assert f"use orders::{module}::{{self, Config" in files["src/main.rs"]
     assert f"`src/{module}`](src/{module}/mod.rs)" in files["README.md"]

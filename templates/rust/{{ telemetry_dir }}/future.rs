@@ -7,9 +7,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use http::{HeaderMap, Response, StatusCode};
-use opentelemetry::KeyValue;
 use opentelemetry::metrics::Histogram;
 use opentelemetry::trace::Status;
+use opentelemetry::{Context as OtelContext, KeyValue};
 use pin_project_lite::pin_project;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -23,25 +23,33 @@ pin_project! {
     /// Polls the inner future inside the request's span, then records the outcome on the span
     /// and in the duration histogram. The span ends when the response head is ready; a
     /// streaming body is not waited for.
+    ///
+    /// When nothing records the request, it polls the inner future inside the caller's context
+    /// instead, so that calls made for the request still carry the caller's trace.
     pub struct ResponseFuture<F> {
         #[pin]
         inner: F,
         exchange: Option<Exchange>,
+        context: Option<OtelContext>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn traced(inner: F, exchange: Exchange) -> Self {
+    /// Records `exchange`; polls inside `context` too, when given.
+    pub(crate) fn traced(inner: F, exchange: Exchange, context: Option<OtelContext>) -> Self {
         Self {
             inner,
             exchange: Some(exchange),
+            context,
         }
     }
 
-    pub(crate) fn untraced(inner: F) -> Self {
+    /// Records nothing; polls inside `context`, when given.
+    pub(crate) fn untraced(inner: F, context: Option<OtelContext>) -> Self {
         Self {
             inner,
             exchange: None,
+            context,
         }
     }
 }
@@ -56,6 +64,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
+            let _attached = this
+                .context
+                .as_ref()
+                .map(|context| context.clone().attach());
             let _entered = this.exchange.as_ref().map(|exchange| exchange.span.enter());
             ready!(this.inner.poll(cx))
         };

@@ -2,14 +2,44 @@
 
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tokio::task::JoinHandle;
 
 use super::Error;
 
-/// Flushes and shuts the telemetry pipeline down when dropped or shut down.
+/// One provider of the pipeline.
+#[derive(Debug)]
+pub(crate) enum Provider {
+    Traces(SdkTracerProvider),
+    Metrics(SdkMeterProvider),
+    Logs(SdkLoggerProvider),
+}
+
+impl Provider {
+    fn signal(&self) -> &'static str {
+        match self {
+            Provider::Traces(_) => "traces",
+            Provider::Metrics(_) => "metrics",
+            Provider::Logs(_) => "logs",
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> OTelSdkResult {
+        match self {
+            Provider::Traces(provider) => provider.shutdown_with_timeout(timeout),
+            Provider::Metrics(provider) => provider.shutdown_with_timeout(timeout),
+            Provider::Logs(provider) => provider.shutdown_with_timeout(timeout),
+        }
+    }
+}
+
+/// Flushes and shuts the telemetry pipeline down when dropped or shut down, and stops the
+/// admin listener and the flags file watcher.
 ///
 /// Keep it alive for as long as the service runs. Prefer [`TelemetryGuard::shutdown`] in async
 /// code: it waits without holding a runtime thread. Dropping the guard does the same work and
@@ -17,32 +47,27 @@ use super::Error;
 #[must_use = "dropping the guard shuts telemetry down"]
 #[derive(Debug)]
 pub struct TelemetryGuard {
-    providers: Option<(SdkTracerProvider, SdkMeterProvider)>,
+    providers: Vec<Provider>,
+    tasks: Vec<JoinHandle<()>>,
     timeout: Duration,
 }
 
 impl TelemetryGuard {
     pub(crate) fn new(
-        tracer_provider: SdkTracerProvider,
-        meter_provider: SdkMeterProvider,
+        providers: Vec<Provider>,
+        tasks: Vec<JoinHandle<()>>,
         timeout: Duration,
     ) -> Self {
         Self {
-            providers: Some((tracer_provider, meter_provider)),
-            timeout,
-        }
-    }
-
-    pub(crate) fn disabled(timeout: Duration) -> Self {
-        Self {
-            providers: None,
+            providers,
+            tasks,
             timeout,
         }
     }
 
     /// Whether an export pipeline is installed (`false` with `OTEL_SDK_DISABLED=true`).
     pub fn is_active(&self) -> bool {
-        self.providers.is_some()
+        !self.providers.is_empty()
     }
 
     /// Flushes and shuts every provider down, in parallel, within the shutdown deadline.
@@ -54,22 +79,32 @@ impl TelemetryGuard {
     /// [`Error::ShutdownTimedOut`] when the deadline passes first (telemetry still queued is
     /// lost), [`Error::Shutdown`] when a provider reports a failure.
     pub async fn shutdown(mut self) -> Result<(), Error> {
-        let Some(providers) = self.providers.take() else {
+        self.stop_tasks();
+        let providers = std::mem::take(&mut self.providers);
+        if providers.is_empty() {
             return Ok(());
-        };
+        }
         let timeout = self.timeout;
         let done = start_shutdown(providers, timeout);
         tokio::task::spawn_blocking(move || wait(&done, timeout))
             .await
             .map_err(|err| Error::Shutdown(err.to_string()))?
     }
+
+    fn stop_tasks(&mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+        }
+    }
 }
 
 impl Drop for TelemetryGuard {
     fn drop(&mut self) {
-        let Some(providers) = self.providers.take() else {
+        self.stop_tasks();
+        let providers = std::mem::take(&mut self.providers);
+        if providers.is_empty() {
             return;
-        };
+        }
         let done = start_shutdown(providers, self.timeout);
         let result = match tokio::runtime::Handle::try_current() {
             Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
@@ -83,31 +118,35 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Shuts both providers down on their own threads; the receiver gets one result per provider.
-fn start_shutdown(
-    (tracer_provider, meter_provider): (SdkTracerProvider, SdkMeterProvider),
-    timeout: Duration,
-) -> mpsc::Receiver<Result<(), String>> {
-    let (sender, receiver) = mpsc::channel();
-    let traces = sender.clone();
-    thread::spawn(move || {
-        let result = tracer_provider.shutdown_with_timeout(timeout);
-        let _ = traces.send(result.map_err(|err| format!("traces: {err}")));
-    });
-    thread::spawn(move || {
-        let result = meter_provider.shutdown_with_timeout(timeout);
-        let _ = sender.send(result.map_err(|err| format!("metrics: {err}")));
-    });
-    receiver
+/// Providers shutting down, each on its own thread.
+struct Pending {
+    outcomes: mpsc::Receiver<Result<(), String>>,
+    count: usize,
 }
 
-/// Waits for both providers until the deadline.
-fn wait(done: &mpsc::Receiver<Result<(), String>>, timeout: Duration) -> Result<(), Error> {
-    let deadline = std::time::Instant::now() + timeout;
+/// Shuts every provider down on its own thread.
+fn start_shutdown(providers: Vec<Provider>, timeout: Duration) -> Pending {
+    let (sender, outcomes) = mpsc::channel();
+    let count = providers.len();
+    for provider in providers {
+        let sender = sender.clone();
+        thread::spawn(move || {
+            let outcome = provider
+                .shutdown(timeout)
+                .map_err(|err| format!("{}: {err}", provider.signal()));
+            let _ = sender.send(outcome);
+        });
+    }
+    Pending { outcomes, count }
+}
+
+/// Waits for every provider until the deadline.
+fn wait(pending: &Pending, timeout: Duration) -> Result<(), Error> {
+    let deadline = Instant::now() + timeout;
     let mut failures = Vec::new();
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match done.recv_timeout(left) {
+    for _ in 0..pending.count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match pending.outcomes.recv_timeout(left) {
             Ok(Ok(())) => {}
             Ok(Err(failure)) => failures.push(failure),
             Err(_) => return Err(Error::ShutdownTimedOut(timeout)),

@@ -42,19 +42,30 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        let parent = if self.settings.public_endpoint {
+            opentelemetry::Context::new()
+        } else {
+            propagation::extract_context(req.headers())
+        };
         let path = req.uri().path();
-        if !switch::enabled()
+        let untraced = !switch::enabled()
+            || semconv::is_untraced_grpc(path)
             || self
                 .settings
                 .untraced_routes
                 .iter()
-                .any(|route| route == path)
-        {
-            return ResponseFuture::untraced(self.inner.call(req));
+                .any(|route| route == path);
+        if untraced {
+            // Nothing is recorded, but the caller's context becomes current, so the calls made
+            // for this request continue its trace.
+            let inner = {
+                let _attached = parent.clone().attach();
+                self.inner.call(req)
+            };
+            return ResponseFuture::untraced(inner, Some(parent));
         }
 
         let start = Instant::now();
-        let parent = propagation::extract_context(req.headers());
         // Set by axum when the layer wraps a Router's routes.
         let route = req
             .extensions()
@@ -62,24 +73,32 @@ where
             .map(|matched| matched.as_str().to_owned());
         let (span, attributes) =
             semconv::server_span(&req, route.as_deref(), &self.settings.captured_headers);
+        let remote = if self.settings.public_endpoint {
+            propagation::extract_context(req.headers())
+        } else {
+            parent.clone()
+        };
         for &key in defaults::BAGGAGE_ATTRIBUTES {
-            if let Some(value) = parent.baggage().get(key) {
+            if let Some(value) = remote.baggage().get(key) {
                 span.set_attribute(key, value.as_str().to_owned());
             }
         }
-        // The parent must be set before the span is first entered. It fails only when no
-        // OpenTelemetry layer records the span, and then there is nothing to connect.
         if self.settings.public_endpoint {
-            let _ = span.set_parent(opentelemetry::Context::new());
-            let remote = parent.span().span_context().clone();
+            let remote = remote.span().span_context().clone();
             if remote.is_valid() {
                 span.add_link(remote);
             }
-        } else {
-            let _ = span.set_parent(parent);
         }
+        // The parent must be set before the span is first entered. It fails when no
+        // OpenTelemetry layer records the span (telemetry disabled, or the layer not
+        // installed); the caller's context is then made current instead, as when untraced.
+        let recorded = span.set_parent(parent.clone()).is_ok();
+        let context = (!recorded).then_some(parent);
 
-        let inner = span.in_scope(|| self.inner.call(req));
+        let inner = {
+            let _attached = context.clone().map(opentelemetry::Context::attach);
+            span.in_scope(|| self.inner.call(req))
+        };
         ResponseFuture::traced(
             inner,
             Exchange {
@@ -89,6 +108,7 @@ where
                 duration: self.settings.duration.clone(),
                 attributes,
             },
+            context,
         )
     }
 }

@@ -1,20 +1,29 @@
-//! The runtime kill switch.
+//! The runtime switch and sampling ratio.
 //!
-//! One process-wide flag turns tracing and request metrics off and on without a restart, for
-//! instance from the admin endpoint during an incident. While it is off:
+//! Two process-wide values change how much is recorded without a restart: whether telemetry is
+//! on at all, and the probability with which a root span is sampled. The
+//! [admin listener](super::admin) and the [flags file](super::flags) change them through
+//! [`flags::apply`](super::flags::apply); code may call [`set_enabled`] and
+//! [`set_sampling_ratio`] directly.
 //!
-//! - [`OtelLayer`](super::OtelLayer) and [`ClientLayer`](super::ClientLayer) pass requests
-//!   through untouched: no span, no metric, no header work;
-//! - [`KillSwitchFilter`] keeps every other `tracing` span away from the OpenTelemetry layer;
+//! While the switch is off, nothing is recorded, but the trace context still flows:
+//!
+//! - [`OtelLayer`](super::OtelLayer) opens no span and records no metric, yet makes the
+//!   caller's context current for the request;
+//! - [`ClientLayer`](super::ClientLayer) and the other clients open no span, yet inject the
+//!   current context into every outgoing call;
+//! - [`KillSwitchFilter`] keeps every other `tracing` span and event away from the
+//!   OpenTelemetry layers;
 //! - [`KillSwitchSampler`] drops spans started through the OpenTelemetry API directly.
 //!
-//! JSON logs keep flowing; they only lose their trace ids. The flag is a plain atomic rather
-//! than a `tracing_subscriber::reload` layer: reloading the OpenTelemetry layer breaks
-//! `set_parent`, and a per-layer filter costs one atomic load per span.
+//! So a service switched off during an incident still connects its callers' traces to its
+//! callees'. JSON logs keep flowing. The values are plain atomics rather than a
+//! `tracing_subscriber::reload` layer: reloading the OpenTelemetry layer breaks `set_parent`,
+//! and a per-layer filter costs one atomic load per span.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
-use opentelemetry::trace::{Link, SpanKind, TraceId};
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult, ShouldSample};
 use tracing::Metadata;
@@ -28,9 +37,17 @@ const UNAVAILABLE: u8 = 2;
 
 static STATE: AtomicU8 = AtomicU8::new(ON);
 
+/// The bits of the root sampling ratio, an `f64`; 1.0 until a pipeline sets its own.
+static SAMPLING_RATIO: AtomicU64 = AtomicU64::new(0x3FF0_0000_0000_0000);
+
 /// Whether telemetry is currently recorded. `true` until switched off.
 pub fn enabled() -> bool {
     STATE.load(Ordering::Relaxed) == ON
+}
+
+/// Whether telemetry can be switched on: `false` after `OTEL_SDK_DISABLED=true`.
+pub fn available() -> bool {
+    STATE.load(Ordering::Relaxed) != UNAVAILABLE
 }
 
 /// Switches telemetry on or off for the whole process.
@@ -48,6 +65,24 @@ pub fn set_enabled(on: bool) {
 /// Marks telemetry as unavailable for the rest of the process (`OTEL_SDK_DISABLED=true`).
 pub(crate) fn make_unavailable() {
     STATE.store(UNAVAILABLE, Ordering::Relaxed);
+}
+
+/// The probability with which a root span is sampled by the ratio-based samplers.
+pub fn sampling_ratio() -> f64 {
+    f64::from_bits(SAMPLING_RATIO.load(Ordering::Relaxed))
+}
+
+/// Sets the probability with which a root span is sampled, clamped to `0.0..=1.0`.
+///
+/// It applies at once to every ratio-based sampler of the process: the policy's, the one of
+/// `OTEL_TRACES_SAMPLER=parentbased_traceidratio`, and the fallback of the remote sampler.
+pub fn set_sampling_ratio(ratio: f64) {
+    let ratio = if ratio.is_nan() {
+        0.0
+    } else {
+        ratio.clamp(0.0, 1.0)
+    };
+    SAMPLING_RATIO.store(ratio.to_bits(), Ordering::Relaxed);
 }
 
 /// A per-layer filter that lets spans and events through only while the switch is on.
@@ -92,10 +127,14 @@ impl ShouldSample for KillSwitchSampler {
         links: &[Link],
     ) -> SamplingResult {
         if !enabled() {
+            // A dropped span still carries its parent's tracestate, so it propagates intact.
+            let trace_state = parent_context
+                .map(|cx| cx.span().span_context().trace_state().clone())
+                .unwrap_or_default();
             return SamplingResult {
                 decision: SamplingDecision::Drop,
                 attributes: Vec::new(),
-                trace_state: Default::default(),
+                trace_state,
             };
         }
         self.inner

@@ -4,10 +4,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::{Request, Response};
-use opentelemetry::global;
 use opentelemetry::metrics::Histogram;
+use opentelemetry::{Context as OtelContext, global};
 use tower::{Layer, Service};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::future::{Exchange, Side};
 use super::init::SCOPE_NAME;
@@ -15,7 +14,8 @@ use super::{ResponseFuture, propagation, semconv, switch};
 
 /// A [`tower::Layer`] for outgoing requests: it opens a client span, injects its context
 /// (`traceparent`, `tracestate`, `baggage`) into the request headers and records the
-/// `http.client.request.duration` histogram.
+/// `http.client.request.duration` histogram. While telemetry is off it only injects the
+/// current context.
 ///
 /// It wraps any `Service<http::Request<B>>`, such as a hyper client or a tonic channel:
 ///
@@ -88,12 +88,17 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if !switch::enabled() {
-            return ResponseFuture::untraced(self.inner.call(req));
+        if !switch::enabled() || semconv::is_untraced_grpc(req.uri().path()) {
+            // Nothing is recorded, but the current context still goes downstream.
+            propagation::inject_context(&OtelContext::current(), req.headers_mut());
+            return ResponseFuture::untraced(self.inner.call(req), None);
         }
         let start = Instant::now();
         let (span, attributes) = semconv::client_span(req.method(), req.uri(), req.headers());
-        propagation::inject_context(&span.context(), req.headers_mut());
+        propagation::inject_context(
+            &propagation::span_context_or_current(&span),
+            req.headers_mut(),
+        );
         let inner = span.in_scope(|| self.inner.call(req));
         ResponseFuture::traced(
             inner,
@@ -104,6 +109,7 @@ where
                 duration: self.duration.clone(),
                 attributes,
             },
+            None,
         )
     }
 }

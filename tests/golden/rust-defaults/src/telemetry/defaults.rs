@@ -14,7 +14,7 @@ pub const SERVICE_NAME: &str = "ledger";
 /// `service.namespace` shared by every service of the organisation.
 pub const SERVICE_NAMESPACE: &str = "acme";
 
-/// `deployment.environment.name`.
+/// `deployment.environment.name` when neither the code nor `OTEL_RESOURCE_ATTRIBUTES` names one.
 pub const ENVIRONMENT: &str = "dev";
 
 /// The owning team, recorded as `acme.team`.
@@ -23,8 +23,39 @@ pub const TEAM: &str = "platform";
 /// The owner contact, recorded as `acme.owner`.
 pub const OWNER: &str = "platform@acme.example";
 
-/// Probability with which a root span is sampled.
-pub const SAMPLING_RATIO: f64 = 1.0;
+/// The deployment environments of the organisation.
+pub const ENVIRONMENTS: &[&str] = &["dev", "staging", "prod"];
+
+/// Root sampling ratio in an environment the policy's table does not list.
+pub const SAMPLING_RATIO: f64 = 0.1;
+
+/// The root sampling ratio this service was generated with. When set, it replaces the
+/// policy's table in every environment.
+pub const SAMPLING_RATIO_OVERRIDE: Option<f64> = None;
+
+/// The policy's root sampling ratio in `environment`; [`SAMPLING_RATIO`] for an environment
+/// its table does not list.
+pub fn sampling_ratio_for(environment: &str) -> f64 {
+    match environment {
+        "dev" => 1.0,
+        "staging" => 1.0,
+        "prod" => 1.0,
+        _ => SAMPLING_RATIO,
+    }
+}
+
+/// At most this many sampled root traces per second and process; 0 means no limit.
+pub const MAX_ROOT_TRACES_PER_SECOND: u32 = 100;
+
+/// Whether root spans are sampled by the Jaeger remote sampling strategies of
+/// [`REMOTE_SAMPLING_ENDPOINT`].
+pub const REMOTE_SAMPLING: bool = false;
+
+/// Where the Jaeger remote sampling strategies are served.
+pub const REMOTE_SAMPLING_ENDPOINT: &str = "http://localhost:5778/sampling";
+
+/// How often the remote sampling strategy is fetched.
+pub const REMOTE_SAMPLING_POLL_INTERVAL: Duration = Duration::from_secs(60);
 
 /// OTLP transport.
 pub const PROTOCOL: Protocol = Protocol::Grpc;
@@ -36,19 +67,19 @@ pub const GRPC_ENDPOINT: &str = "http://localhost:4317";
 pub const HTTP_ENDPOINT: &str = "http://localhost:4318";
 
 /// How long one export may take.
-pub const EXPORT_TIMEOUT: Duration = Duration::from_millis(5000);
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Whether a failed export is retried.
 pub const RETRY_ENABLED: bool = true;
 
-/// Retries of one export: as many as fit in the policy's 5000 ms budget.
+/// Retries of one export: as many as fit in the policy's retry budget.
 pub const RETRY_MAX_RETRIES: usize = 3;
 
 /// Delay before the first retry; it doubles on each further one.
 pub const RETRY_INITIAL_DELAY: Duration = Duration::from_millis(500);
 
 /// Longest delay between two retries.
-pub const RETRY_MAX_DELAY: Duration = Duration::from_millis(2000);
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(2);
 
 /// Finished spans that may wait for export; more are dropped.
 pub const MAX_QUEUE_SIZE: usize = 2048;
@@ -57,10 +88,10 @@ pub const MAX_QUEUE_SIZE: usize = 2048;
 pub const MAX_EXPORT_BATCH_SIZE: usize = 512;
 
 /// Delay between two scheduled exports.
-pub const SCHEDULE_DELAY: Duration = Duration::from_millis(5000);
+pub const SCHEDULE_DELAY: Duration = Duration::from_secs(5);
 
 /// Deadline for flushing and shutting every provider down.
-pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_millis(5000);
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Propagators used when `OTEL_PROPAGATORS` is unset.
 pub const PROPAGATORS: &[&str] = &["tracecontext", "baggage"];
@@ -100,5 +131,14 @@ pub const TRACE_ID_KEY: &str = "trace_id";
 /// Key of the span id in every JSON log record.
 pub const SPAN_ID_KEY: &str = "span_id";
 
-/// Path of the admin endpoint that reads and flips the telemetry kill switch.
+/// Key of the trace flags in every JSON log record.
+pub const TRACE_FLAGS_KEY: &str = "trace_flags";
+
+/// Path of the admin endpoint that reads and changes the telemetry flags.
 pub const ADMIN_PATH: &str = "/admin/telemetry";
+
+/// Address of the admin listener; `TELEMETRY_ADMIN_ADDR` overrides it.
+pub const ADMIN_ADDRESS: &str = "127.0.0.1:8081";
+
+/// How often the flags file named by `TELEMETRY_FLAGS_FILE` is read again.
+pub const FLAGS_POLL_INTERVAL: Duration = Duration::from_secs(2);

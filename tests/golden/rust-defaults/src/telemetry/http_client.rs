@@ -3,11 +3,10 @@
 use std::time::Instant;
 
 use http::Uri;
-use opentelemetry::global;
 use opentelemetry::metrics::Histogram;
+use opentelemetry::{Context, global};
 use reqwest::{IntoUrl, Request, RequestBuilder, Response};
 use tracing::Instrument;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::future::{Exchange, Side};
 use super::init::SCOPE_NAME;
@@ -15,7 +14,7 @@ use super::{propagation, semconv, switch};
 
 /// A [`reqwest::Client`] whose requests open a client span, carry its context downstream
 /// (`traceparent`, `tracestate`, `baggage`) and feed the `http.client.request.duration`
-/// histogram.
+/// histogram. While telemetry is off they carry the current context and record nothing.
 ///
 /// ```no_run
 /// use ledger::telemetry::TracedClient;
@@ -58,12 +57,17 @@ impl TracedClient {
     /// The [`reqwest::Error`] of a request that got no response.
     pub async fn execute(&self, mut request: Request) -> reqwest::Result<Response> {
         if !switch::enabled() {
+            // Nothing is recorded, but the current context still goes downstream.
+            propagation::inject_context(&Context::current(), request.headers_mut());
             return self.inner.execute(request).await;
         }
         let start = Instant::now();
         let uri: Uri = request.url().as_str().parse().unwrap_or_default();
         let (span, attributes) = semconv::client_span(request.method(), &uri, request.headers());
-        propagation::inject_context(&span.context(), request.headers_mut());
+        propagation::inject_context(
+            &propagation::span_context_or_current(&span),
+            request.headers_mut(),
+        );
         let result = self.inner.execute(request).instrument(span.clone()).await;
         let exchange = Exchange {
             span,

@@ -1,32 +1,34 @@
 //! Building and installing the telemetry pipeline.
 
 use std::env;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{KeyValue, global};
-use opentelemetry_otlp::{
-    MetricExporter, RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig, WithTonicConfig,
-};
+use opentelemetry::{Key, KeyValue, global};
+use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::SdkMeterProvider;
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
-use opentelemetry_sdk::resource::{EnvResourceDetector, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::{
-    BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracerProvider, ShouldSample,
+use opentelemetry_sdk::propagation::BaggagePropagator;
+use opentelemetry_sdk::resource::{
+    EnvResourceDetector, ResourceDetector, TelemetryResourceDetector,
 };
+use opentelemetry_sdk::trace::{BatchSpanProcessor, SdkTracerProvider};
+use tokio::task::JoinHandle;
+use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{EnvFilter, FilterExt};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
 use super::attributes::{ACME_OWNER, ACME_TEAM};
+use super::guard::Provider;
 use super::{
-    Config, Error, JsonLogLayer, KillSwitchFilter, KillSwitchSampler, Protocol, TelemetryGuard,
-    defaults, switch,
+    Config, JsonLogLayer, KillSwitchFilter, TelemetryGuard, TraceContextPropagator, admin,
+    defaults, exporters, flags, sampling, switch,
 };
 
 /// Name of the instrumentation scope of every tracer and meter of this crate.
@@ -36,62 +38,202 @@ pub const SCOPE_NAME: &str = env!("CARGO_PKG_NAME");
 /// the logs never loses a trace.
 const SPAN_LEVEL: LevelFilter = LevelFilter::INFO;
 
-/// Installs the global telemetry pipeline and returns the guard that flushes it.
+/// Targets whose events are never exported as log records: the crates that export telemetry.
+/// A failing export logs, and exporting that record would fail and log again.
+const EXPORTER_TARGETS: &[&str] = &["opentelemetry", "tonic", "h2", "hyper", "reqwest", "tower"];
+
+/// The telemetry of this service: its providers, installed as the global ones, and the
+/// `tracing` layers that feed them.
 ///
-/// Sets the global tracer and meter providers and propagator, and installs a `tracing`
-/// subscriber made of:
+/// [`init`] is the short way for a service that owns its `tracing` subscriber. An application
+/// that builds its own adds the layers to it instead, then starts the rest:
 ///
-/// - a [`JsonLogLayer`] writing JSON lines to stdout, filtered by `RUST_LOG` (default `info`);
-/// - the `tracing-opentelemetry` layer, behind the [kill switch](super::switch).
+/// ```no_run
+/// use tracing_subscriber::layer::SubscriberExt;
+/// use tracing_subscriber::util::SubscriberInitExt;
+/// use ledger::telemetry::{Config, Telemetry};
 ///
-/// With `OTEL_SDK_DISABLED=true` only the log layer is installed and the kill switch stays off.
-///
-/// Must be called from within a Tokio runtime: the gRPC exporter spawns its connection there.
-///
-/// # Errors
-///
-/// Fails when an `OTEL_*` variable asks for something this service is not built with, when an
-/// exporter cannot be built, or when a global subscriber is already installed.
-pub fn init(config: Config) -> Result<TelemetryGuard, Error> {
-    let logs = JsonLogLayer::new(std::io::stdout).with_filter(env_filter());
-    if sdk_disabled() {
-        switch::make_unavailable();
-        tracing_subscriber::registry().with(logs).try_init()?;
-        return Ok(TelemetryGuard::disabled(config.shutdown_timeout()));
+/// # async fn run() {
+/// let telemetry = Telemetry::new(Config::default());
+/// tracing_subscriber::registry()
+///     .with(tracing_subscriber::fmt::layer()) // the application's own layers
+///     .with(telemetry.otel_layers())
+///     .init();
+/// let guard = telemetry.start();
+/// // ... serve until SIGTERM ...
+/// guard.shutdown().await.ok();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Telemetry {
+    config: Config,
+    tracer_provider: Option<SdkTracerProvider>,
+    meter_provider: Option<SdkMeterProvider>,
+    logger_provider: Option<SdkLoggerProvider>,
+    warnings: Warnings,
+}
+
+impl Telemetry {
+    /// Builds the pipeline of `config` and installs its tracer and meter providers and the
+    /// propagator as the global ones.
+    ///
+    /// It never fails: a setting that cannot be honoured falls back and is reported by
+    /// [`Telemetry::start`]. With `OTEL_SDK_DISABLED=true` it builds no provider, but still
+    /// installs the propagator, so trace context keeps flowing through the service.
+    ///
+    /// Call it inside a Tokio runtime: the gRPC exporter and the remote sampler run there.
+    pub fn new(config: Config) -> Self {
+        let mut warnings = Warnings::default();
+        global::set_text_map_propagator(build_propagator(&mut warnings));
+        if sdk_disabled_warning(&mut warnings) {
+            switch::make_unavailable();
+            return Self {
+                config,
+                tracer_provider: None,
+                meter_provider: None,
+                logger_provider: None,
+                warnings,
+            };
+        }
+
+        let resource = resource(&config);
+        let service_name = resource
+            .get(&Key::from_static_str("service.name"))
+            .map_or_else(|| config.service_name().to_owned(), |name| name.to_string());
+        let sampler = sampling::build(&config, &environment(&config), &service_name, &mut warnings);
+        let tracer_provider = exporters::tracer_provider(&config, &mut warnings)
+            .with_sampler(sampler)
+            .with_resource(resource.clone())
+            .build();
+        let meter_provider = exporters::meter_provider(&config, &mut warnings)
+            .with_resource(resource.clone())
+            .build();
+        let logger_provider = exporters::logger_provider(&config, &mut warnings)
+            .with_resource(resource)
+            .build();
+        global::set_tracer_provider(tracer_provider.clone());
+        global::set_meter_provider(meter_provider.clone());
+        Self {
+            config,
+            tracer_provider: Some(tracer_provider),
+            meter_provider: Some(meter_provider),
+            logger_provider: Some(logger_provider),
+            warnings,
+        }
     }
 
-    let propagator = propagator()?;
-    let resource = resource(&config);
-    let span_exporter = span_exporter(&config)?;
-    let metric_exporter = metric_exporter(&config)?;
+    /// Every layer of the service: JSON log lines on stdout filtered by `RUST_LOG` (default
+    /// `info`), and the [`otel_layers`](Telemetry::otel_layers).
+    pub fn layers<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+    {
+        JsonLogLayer::new(std::io::stdout)
+            .with_filter(env_filter())
+            .and_then(self.otel_layers())
+    }
 
-    let tracer_provider = tracer_provider(&config, span_exporter, resource.clone());
-    let meter_provider = SdkMeterProvider::builder()
-        .with_periodic_exporter(metric_exporter)
-        .with_resource(resource)
-        .build();
+    /// The OpenTelemetry layers alone, for an application that writes its own log lines:
+    /// spans become OpenTelemetry spans, and events inside or outside them become log records
+    /// exported over OTLP (filtered by `RUST_LOG` too). Both stop while the
+    /// [kill switch](super::switch) is off; with `OTEL_SDK_DISABLED=true` there are none.
+    pub fn otel_layers<S>(&self) -> impl Layer<S> + use<S>
+    where
+        S: Subscriber + for<'span> LookupSpan<'span>,
+    {
+        let spans = self.tracer_provider.as_ref().map(tracing_layer);
+        let logs = self.logger_provider.as_ref().map(|provider| {
+            OpenTelemetryTracingBridge::new(provider).with_filter(
+                KillSwitchFilter
+                    .and(filter_fn(|meta| {
+                        !EXPORTER_TARGETS
+                            .iter()
+                            .any(|target| meta.target().starts_with(target))
+                    }))
+                    .and(env_filter()),
+            )
+        });
+        Layer::and_then(spans, logs)
+    }
 
-    tracing_subscriber::registry()
-        .with(logs)
-        .with(tracing_layer(&tracer_provider))
-        .try_init()?;
-    global::set_text_map_propagator(propagator);
-    global::set_tracer_provider(tracer_provider.clone());
-    global::set_meter_provider(meter_provider.clone());
-
-    Ok(TelemetryGuard::new(
-        tracer_provider,
-        meter_provider,
-        config.shutdown_timeout(),
-    ))
+    /// Logs what fell back while the pipeline was built, then starts the admin listener and the
+    /// flags file watcher; returns the guard that stops them and flushes the providers.
+    ///
+    /// Call it inside the Tokio runtime, after the subscriber with the layers is installed, so
+    /// its warnings reach the log.
+    pub fn start(self) -> TelemetryGuard {
+        self.warnings.emit();
+        let tasks: Vec<JoinHandle<()>> = if tokio::runtime::Handle::try_current().is_ok() {
+            [admin_listener(&self.config), flags_watcher(&self.config)]
+                .into_iter()
+                .flatten()
+                .collect()
+        } else {
+            tracing::warn!(
+                "telemetry started outside a Tokio runtime: no admin listener, no flags file"
+            );
+            Vec::new()
+        };
+        let providers = [
+            self.tracer_provider.map(Provider::Traces),
+            self.meter_provider.map(Provider::Metrics),
+            self.logger_provider.map(Provider::Logs),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        TelemetryGuard::new(providers, tasks, self.config.shutdown_timeout())
+    }
 }
 
-/// Whether `OTEL_SDK_DISABLED` turns telemetry off. The SDK does not read it itself.
+/// Installs the global telemetry pipeline of `config` and returns the guard that flushes it.
+///
+/// Builds a [`Telemetry`], installs a `tracing` subscriber made of its
+/// [`layers`](Telemetry::layers) and [starts](Telemetry::start) it. It never fails: a setting
+/// that cannot be honoured logs a warning and falls back. When a global `tracing` subscriber is
+/// already installed, it logs there what to do instead and goes on without the layers (no
+/// spans or log records from `tracing`; propagation, metrics and the admin listener work).
+///
+/// Call it once, early, inside the Tokio runtime.
+pub fn init(config: Config) -> TelemetryGuard {
+    let telemetry = Telemetry::new(config);
+    if tracing::dispatcher::has_been_set() {
+        tracing::warn!(
+            "a global tracing subscriber is already installed, so the telemetry layers are not: \
+             add Telemetry::new(config).otel_layers() to that subscriber and call \
+             Telemetry::start instead of telemetry::init"
+        );
+    } else if let Err(err) = tracing_subscriber::registry()
+        .with(telemetry.layers())
+        .try_init()
+    {
+        tracing::warn!("the telemetry layers could not be installed: {err}");
+    }
+    telemetry.start()
+}
+
+/// Whether `OTEL_SDK_DISABLED` turns telemetry off: its value, trimmed, is `true` in any case.
+/// The SDK does not read it itself.
 pub fn sdk_disabled() -> bool {
-    env::var("OTEL_SDK_DISABLED").is_ok_and(|value| value.trim().eq_ignore_ascii_case("true"))
+    sdk_disabled_warning(&mut Warnings::default())
 }
 
-/// The filter of the log layer: `RUST_LOG`, or `info` when it is unset or invalid.
+/// [`sdk_disabled`], with a warning for a value that is neither true nor false.
+fn sdk_disabled_warning(warnings: &mut Warnings) -> bool {
+    let Ok(value) = env::var("OTEL_SDK_DISABLED") else {
+        return false;
+    };
+    let value = value.trim();
+    let disabled = value.eq_ignore_ascii_case("true");
+    if !disabled && !value.is_empty() && !value.eq_ignore_ascii_case("false") {
+        warnings.push(format!(
+            "OTEL_SDK_DISABLED={value:?} is neither true nor false: telemetry stays on"
+        ));
+    }
+    disabled
+}
+
+/// The filter of the log layers: `RUST_LOG`, or `info` when it is unset or invalid.
 fn env_filter() -> EnvFilter {
     EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
@@ -103,27 +245,41 @@ fn env_filter() -> EnvFilter {
 /// It sees only spans and events at `INFO` or above, and nothing while the kill switch is off.
 pub fn tracing_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
-    S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    S: Subscriber + for<'span> LookupSpan<'span>,
 {
     tracing_opentelemetry::layer()
         .with_tracer(provider.tracer(SCOPE_NAME))
         .with_filter(KillSwitchFilter.and(SPAN_LEVEL))
 }
 
+/// The effective `deployment.environment.name`: the value set in `config`, then the one of
+/// `OTEL_RESOURCE_ATTRIBUTES`, then [`defaults::ENVIRONMENT`]. It picks the policy's sampling
+/// ratio, and the resource carries it.
+pub fn environment(config: &Config) -> String {
+    config
+        .environment()
+        .map(str::to_owned)
+        .or_else(|| {
+            EnvResourceDetector::new()
+                .detect()
+                .get(&Key::from_static_str("deployment.environment.name"))
+                .map(|value| value.to_string())
+        })
+        .filter(|environment| !environment.is_empty())
+        .unwrap_or_else(|| defaults::ENVIRONMENT.to_owned())
+}
+
 /// The resource describing this service.
 ///
 /// Generated values come first; `OTEL_RESOURCE_ATTRIBUTES` and then `OTEL_SERVICE_NAME`
-/// override them, as the specification orders.
+/// override them, as the specification orders, except for an environment set in `config`.
 pub fn resource(config: &Config) -> Resource {
     let mut builder = Resource::builder_empty()
         .with_attributes([
             KeyValue::new("service.name", config.service_name().to_owned()),
             KeyValue::new("service.namespace", defaults::SERVICE_NAMESPACE),
             KeyValue::new("service.version", config.service_version().to_owned()),
-            KeyValue::new(
-                "deployment.environment.name",
-                config.environment().to_owned(),
-            ),
+            KeyValue::new("deployment.environment.name", defaults::ENVIRONMENT),
             KeyValue::new(ACME_TEAM, config.team().to_owned()),
             KeyValue::new(ACME_OWNER, config.owner().to_owned()),
         ])
@@ -131,53 +287,59 @@ pub fn resource(config: &Config) -> Resource {
             Box::new(TelemetryResourceDetector),
             Box::new(EnvResourceDetector::new()),
         ]);
+    if let Some(environment) = config.environment() {
+        builder = builder.with_attribute(KeyValue::new(
+            "deployment.environment.name",
+            environment.to_owned(),
+        ));
+    }
     if let Some(name) = non_empty_var("OTEL_SERVICE_NAME") {
         builder = builder.with_service_name(name);
     }
     builder.build()
 }
 
-/// The sampler: `ParentBased(TraceIdRatioBased(ratio))`, or whatever `OTEL_TRACES_SAMPLER`
-/// and `OTEL_TRACES_SAMPLER_ARG` ask for when set, wrapped in the kill switch.
-pub fn sampler(config: &Config) -> KillSwitchSampler {
-    let sampler: Box<dyn ShouldSample> = if non_empty_var("OTEL_TRACES_SAMPLER").is_some() {
-        // The SDK's default configuration parses the variables, with the SDK's own fallbacks.
-        opentelemetry_sdk::trace::Config::default().sampler
-    } else {
-        Box::new(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-            config.sampling_ratio(),
-        ))))
-    };
-    KillSwitchSampler::new(sampler)
-}
-
-/// A tracer provider exporting to `exporter` through a bounded batch processor.
+/// A tracer provider exporting to `exporter` through a batch processor with the policy's
+/// bounds, sampling with the sampler of `config` (see [`sampling`](super::sampling)).
+///
+/// For tests and benchmarks of a pipeline of their own; [`Telemetry::new`] builds the
+/// service's. Settings that cannot be honoured are logged at once.
 pub fn tracer_provider<E>(config: &Config, exporter: E, resource: Resource) -> SdkTracerProvider
 where
     E: opentelemetry_sdk::trace::SpanExporter + 'static,
 {
-    let batch = BatchConfigBuilder::default()
+    let mut warnings = Warnings::default();
+    let service_name = config.service_name().to_owned();
+    let sampler = sampling::build(config, &environment(config), &service_name, &mut warnings);
+    let batch = opentelemetry_sdk::trace::BatchConfigBuilder::default()
         .with_max_queue_size(config.max_queue_size())
         .with_max_export_batch_size(config.max_export_batch_size())
         .with_scheduled_delay(config.schedule_delay())
         .build();
-    SdkTracerProvider::builder()
+    let provider = SdkTracerProvider::builder()
         .with_span_processor(
             BatchSpanProcessor::builder(exporter)
                 .with_batch_config(batch)
                 .build(),
         )
-        .with_sampler(sampler(config))
+        .with_sampler(sampler)
         .with_resource(resource)
-        .build()
+        .build();
+    warnings.emit();
+    provider
 }
 
-/// The propagator named by `OTEL_PROPAGATORS`, or by [`defaults::PROPAGATORS`].
-///
-/// # Errors
-///
-/// [`Error::UnsupportedPropagator`] for a name other than `tracecontext`, `baggage` or `none`.
-pub fn propagator() -> Result<TextMapCompositePropagator, Error> {
+/// The propagators named by `OTEL_PROPAGATORS`, or by [`defaults::PROPAGATORS`]:
+/// `tracecontext` ([`TraceContextPropagator`]), `baggage`, `none`. Unknown names are skipped
+/// with a warning.
+pub fn propagator() -> TextMapCompositePropagator {
+    let mut warnings = Warnings::default();
+    let propagator = build_propagator(&mut warnings);
+    warnings.emit();
+    propagator
+}
+
+fn build_propagator(warnings: &mut Warnings) -> TextMapCompositePropagator {
     let configured = non_empty_var("OTEL_PROPAGATORS");
     let names: Vec<&str> = match &configured {
         Some(list) => list.split(',').map(str::trim).collect(),
@@ -189,136 +351,87 @@ pub fn propagator() -> Result<TextMapCompositePropagator, Error> {
             "tracecontext" => propagators.push(Box::new(TraceContextPropagator::new())),
             "baggage" => propagators.push(Box::new(BaggagePropagator::new())),
             "none" | "" => {}
-            other => return Err(Error::UnsupportedPropagator(other.to_owned())),
+            other => warnings.push(format!(
+                "unknown propagator {other:?} in OTEL_PROPAGATORS skipped: use tracecontext, \
+                 baggage or none"
+            )),
         }
     }
-    Ok(TextMapCompositePropagator::new(propagators))
+    TextMapCompositePropagator::new(propagators)
 }
 
-/// The OTLP protocol of one signal: its own variable, then the generic one, then the code.
-fn protocol(config: &Config, signal: &str) -> Result<Protocol, Error> {
-    match non_empty_var(&format!("OTEL_EXPORTER_OTLP_{signal}_PROTOCOL"))
-        .or_else(|| non_empty_var("OTEL_EXPORTER_OTLP_PROTOCOL"))
-    {
-        Some(name) => name.parse(),
-        None => Ok(config.protocol()),
-    }
-}
-
-/// The endpoint to set in code, or `None` when an environment variable provides one; an
-/// explicit endpoint would override the variable.
-fn endpoint(config: &Config, protocol: Protocol, signal: &str) -> Option<String> {
-    if non_empty_var(&format!("OTEL_EXPORTER_OTLP_{signal}_ENDPOINT")).is_some()
-        || non_empty_var("OTEL_EXPORTER_OTLP_ENDPOINT").is_some()
-    {
-        return None;
-    }
-    Some(signal_url(config.endpoint(protocol), protocol, signal))
-}
-
-/// The URL of one signal at `base`. Over HTTP an endpoint set in code is used as is, so the
-/// signal path (`/v1/traces`) is added here; over gRPC the path comes from the service.
-fn signal_url(base: &str, protocol: Protocol, signal: &str) -> String {
-    match protocol {
-        Protocol::Grpc => base.to_owned(),
-        Protocol::HttpProtobuf => format!(
-            "{}/v1/{}",
-            base.trim_end_matches('/'),
-            signal.to_ascii_lowercase()
-        ),
-    }
-}
-
-/// The timeout to set in code, or `None` when an environment variable provides one.
-fn timeout(config: &Config, signal: &str) -> Option<Duration> {
-    let from_env = non_empty_var(&format!("OTEL_EXPORTER_OTLP_{signal}_TIMEOUT"))
-        .or_else(|| non_empty_var("OTEL_EXPORTER_OTLP_TIMEOUT"));
-    from_env.is_none().then(|| config.export_timeout())
-}
-
-/// The exporter retry policy from the organisation policy.
-fn retry_policy() -> RetryPolicy {
-    if defaults::RETRY_ENABLED {
-        RetryPolicy::default()
-            .with_max_retries(defaults::RETRY_MAX_RETRIES)
-            .with_initial_delay(defaults::RETRY_INITIAL_DELAY)
-            .with_max_delay(defaults::RETRY_MAX_DELAY)
+/// The admin listener on `TELEMETRY_ADMIN_ADDR` or the address of `config`, unless it is off.
+fn admin_listener(config: &Config) -> Option<JoinHandle<()>> {
+    let address = match non_empty_var("TELEMETRY_ADMIN_ADDR") {
+        Some(address) if address.trim().eq_ignore_ascii_case("off") => return None,
+        Some(address) => address.trim().to_owned(),
+        None => config.admin_address()?.to_owned(),
+    };
+    let listener = std::net::TcpListener::bind(&address)
+        .and_then(|listener| {
+            listener.set_nonblocking(true)?;
+            tokio::net::TcpListener::from_std(listener)
+        })
+        .map_err(|err| {
+            tracing::warn!(
+                "the telemetry admin listener is off: cannot listen on {address}: {err}"
+            );
+        })
+        .ok()?;
+    let token = non_empty_var("TELEMETRY_ADMIN_TOKEN");
+    if token.is_none() {
+        tracing::info!(
+            %address,
+            "telemetry admin endpoint is read-only: set TELEMETRY_ADMIN_TOKEN to change flags"
+        );
     } else {
-        RetryPolicy::disabled()
+        tracing::info!(%address, path = defaults::ADMIN_PATH, "serving the telemetry admin endpoint");
     }
-}
-
-/// Expands to the builder chain shared by the span and metric exporters: the transport, then
-/// the endpoint and timeout unless the environment sets them.
-macro_rules! otlp_exporter {
-    ($builder:expr, $config:expr, $signal:literal) => {{
-        let protocol = protocol($config, $signal)?;
-        let endpoint = endpoint($config, protocol, $signal);
-        let timeout = timeout($config, $signal);
-        match protocol {
-            Protocol::Grpc => {
-                let mut builder = $builder.with_tonic().with_retry_policy(retry_policy());
-                if let Some(endpoint) = endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                if let Some(timeout) = timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build()?
-            }
-            Protocol::HttpProtobuf => {
-                let mut builder = $builder
-                    .with_http()
-                    .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
-                    .with_retry_policy(retry_policy());
-                if let Some(endpoint) = endpoint {
-                    builder = builder.with_endpoint(endpoint);
-                }
-                if let Some(timeout) = timeout {
-                    builder = builder.with_timeout(timeout);
-                }
-                builder.build()?
-            }
+    Some(tokio::spawn(async move {
+        if let Err(err) = admin::serve(listener, token).await {
+            tracing::warn!("the telemetry admin listener stopped: {err}");
         }
-    }};
+    }))
 }
 
-/// The OTLP span exporter.
-fn span_exporter(config: &Config) -> Result<SpanExporter, Error> {
-    Ok(otlp_exporter!(SpanExporter::builder(), config, "TRACES"))
-}
-
-/// The OTLP metric exporter.
-fn metric_exporter(config: &Config) -> Result<MetricExporter, Error> {
-    Ok(otlp_exporter!(MetricExporter::builder(), config, "METRICS"))
+/// The watcher of `TELEMETRY_FLAGS_FILE` or of the flags file of `config`, if there is one.
+fn flags_watcher(config: &Config) -> Option<JoinHandle<()>> {
+    let path = non_empty_var("TELEMETRY_FLAGS_FILE")
+        .map(PathBuf::from)
+        .or_else(|| config.flags_file().map(PathBuf::from))?;
+    Some(flags::watch_file(path, config.flags_poll_interval()))
 }
 
 /// The value of an environment variable, or `None` when it is unset or blank.
-fn non_empty_var(name: &str) -> Option<String> {
+pub(crate) fn non_empty_var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|value| !value.trim().is_empty())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Settings that could not be honoured, logged once the log output is set up. A setting read
+/// for several signals is reported once.
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(Vec<String>);
 
-    #[test]
-    fn http_signal_url_gets_the_signal_path() {
-        assert_eq!(
-            signal_url("http://collector:4318/", Protocol::HttpProtobuf, "TRACES"),
-            "http://collector:4318/v1/traces"
-        );
-        assert_eq!(
-            signal_url("http://collector:4317", Protocol::Grpc, "TRACES"),
-            "http://collector:4317"
-        );
+impl Warnings {
+    pub(crate) fn push(&mut self, warning: String) {
+        if !self.0.contains(&warning) {
+            self.0.push(warning);
+        }
     }
 
-    #[test]
-    fn unknown_protocol_is_an_error() {
-        assert!(matches!(
-            "http/json".parse::<Protocol>(),
-            Err(Error::UnsupportedProtocol(_))
-        ));
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn emit(self) {
+        for warning in self.0 {
+            tracing::warn!("{warning}");
+        }
     }
 }

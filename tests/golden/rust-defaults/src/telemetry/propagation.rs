@@ -1,11 +1,14 @@
-//! W3C trace context and baggage in HTTP headers.
+//! Trace context and baggage in HTTP headers.
 //!
-//! The functions use the global propagator that [`init`](super::init) installs
-//! (`tracecontext` and `baggage` by default, `OTEL_PROPAGATORS` to change).
+//! The functions use the global propagator that [`init`](super::init) installs, even with
+//! `OTEL_SDK_DISABLED=true`: W3C trace context ([`TraceContextPropagator`](super::TraceContextPropagator))
+//! and baggage by default, `OTEL_PROPAGATORS` to change.
 
 use http::HeaderMap;
+use opentelemetry::trace::TraceContextExt;
 use opentelemetry::{Context, global};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// The context a caller sent in `headers` (`traceparent`, `tracestate`, `baggage`).
@@ -22,7 +25,8 @@ pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
     });
 }
 
-/// Writes the context of the current `tracing` span into `headers`.
+/// Writes the current context into `headers`: the current span's, or, while telemetry is
+/// off, the context the request came with.
 ///
 /// For an outbound request made by hand; [`ClientLayer`](super::ClientLayer) does the same and
 /// also records a client span.
@@ -33,9 +37,21 @@ pub fn inject_context(cx: &Context, headers: &mut HeaderMap) {
 ///
 /// let mut headers = HeaderMap::new();
 /// inject_headers(&mut headers);
-/// // Outside of a sampled span there is nothing to propagate.
+/// // Outside of any trace there is nothing to propagate.
 /// assert!(headers.get("traceparent").is_none());
 /// ```
 pub fn inject_headers(headers: &mut HeaderMap) {
-    inject_context(&tracing::Span::current().context(), headers);
+    inject_context(&Context::current(), headers);
+}
+
+/// The context to propagate for work done in `span`: the span's own, or the current context
+/// when no OpenTelemetry layer records the span (telemetry disabled, switched off, or the
+/// layer not installed), so the caller's trace still flows on.
+pub(crate) fn span_context_or_current(span: &Span) -> Context {
+    let cx = span.context();
+    if cx.has_active_span() {
+        cx
+    } else {
+        Context::current()
+    }
 }

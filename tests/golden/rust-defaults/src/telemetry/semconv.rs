@@ -32,6 +32,17 @@ pub(crate) fn method_name(method: &Method) -> &'static str {
     }
 }
 
+/// gRPC services that are never traced: health checks, like the HTTP probes of
+/// [`UNTRACED_ROUTES`](super::defaults::UNTRACED_ROUTES).
+const UNTRACED_GRPC_SERVICES: &[&str] = &["grpc.health.v1.Health"];
+
+/// Whether `path` is a call of an [`UNTRACED_GRPC_SERVICES`] service.
+pub(crate) fn is_untraced_grpc(path: &str) -> bool {
+    path.strip_prefix('/')
+        .and_then(|call| call.split_once('/'))
+        .is_some_and(|(service, _)| UNTRACED_GRPC_SERVICES.contains(&service))
+}
+
 /// `(service, method)` of a gRPC call, read from its path `/package.Service/Method`.
 pub(crate) fn grpc_call<'a>(headers: &HeaderMap, uri: &'a Uri) -> Option<(&'a str, &'a str)> {
     let is_grpc = headers

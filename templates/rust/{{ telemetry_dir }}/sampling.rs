@@ -1,0 +1,381 @@
+//! Which root spans are sampled.
+//!
+//! The policy's sampler is `ParentBased(RateLimited(ratio))`: a child follows its parent's
+//! decision; a root is sampled when its trace id falls under the ratio and a token is left in
+//! the per-process token bucket of [`RateLimited`]. The ratio is chosen at start-up from the
+//! environment the service runs in ([`defaults::sampling_ratio_for`]) and can change at run time
+//! ([`switch::set_sampling_ratio`]). With remote sampling on, the Jaeger remote sampling
+//! strategy served by the agent collector decides instead, and the ratio applies until the
+//! first strategy arrives.
+//!
+//! `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` replace the whole composition with the
+//! sampler they name, as the specification defines them; an unknown name logs a warning and
+//! keeps the policy's sampler.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use opentelemetry::trace::{Link, SpanKind, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::runtime;
+use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+
+use super::init::{Warnings, non_empty_var};
+use super::{Config, KillSwitchSampler, defaults, switch};
+
+/// The name of the sampler in use, as `OTEL_TRACES_SAMPLER` spells it.
+static SAMPLER_NAME: RwLock<&str> = RwLock::new("parentbased_traceidratio");
+
+/// The name of the sampler the pipeline was built with, as `OTEL_TRACES_SAMPLER` spells it.
+pub fn sampler_name() -> &'static str {
+    *SAMPLER_NAME.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Samples a root span with the probability of [`switch::sampling_ratio`] at the moment it
+/// starts: `TraceIdRatioBased`, with a ratio that can change while the service runs.
+///
+/// It decides like `TraceIdRatioBased` in every language: the same trace id and ratio give the
+/// same decision in Go and Rust.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RuntimeRatio;
+
+impl ShouldSample for RuntimeRatio {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        Sampler::TraceIdRatioBased(switch::sampling_ratio()).should_sample(
+            parent_context,
+            trace_id,
+            name,
+            span_kind,
+            attributes,
+            links,
+        )
+    }
+}
+
+/// Lets at most `per_second` of the spans `inner` samples through per second; the rest are
+/// dropped.
+///
+/// A token bucket holds up to `per_second` tokens and gains `per_second` tokens a second; each
+/// sampled span takes one, and a span that finds the bucket empty is dropped. Bursts up to the
+/// bucket's size pass, and the long-run rate never exceeds the limit. Put it under
+/// `ParentBased` so that it sees root spans only: children follow their root.
+#[derive(Clone, Debug)]
+pub struct RateLimited {
+    inner: Box<dyn ShouldSample>,
+    bucket: Arc<Mutex<TokenBucket>>,
+}
+
+impl RateLimited {
+    /// Limits `inner` to `per_second` sampled spans a second.
+    pub fn new(inner: impl Into<Box<dyn ShouldSample>>, per_second: u32) -> Self {
+        Self {
+            inner: inner.into(),
+            bucket: Arc::new(Mutex::new(TokenBucket::new(f64::from(per_second)))),
+        }
+    }
+}
+
+impl ShouldSample for RateLimited {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let mut result =
+            self.inner
+                .should_sample(parent_context, trace_id, name, span_kind, attributes, links);
+        if result.decision == SamplingDecision::RecordAndSample {
+            let mut bucket = self.bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            if !bucket.take(Instant::now()) {
+                result.decision = SamplingDecision::Drop;
+                result.attributes.clear();
+            }
+        }
+        result
+    }
+}
+
+/// The tokens of [`RateLimited`].
+#[derive(Debug)]
+struct TokenBucket {
+    capacity: f64,
+    tokens: f64,
+    refilled: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket of `capacity` tokens that regains `capacity` tokens a second.
+    fn new(capacity: f64) -> Self {
+        Self {
+            capacity,
+            tokens: capacity,
+            refilled: Instant::now(),
+        }
+    }
+
+    /// Takes one token if there is one.
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.capacity).min(self.capacity);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// Where Jaeger remote sampling strategies are fetched from, and how often.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemoteSampling {
+    /// The strategies endpoint; `?service=NAME` is added to it.
+    pub endpoint: String,
+    /// How often the strategy is fetched again.
+    pub poll_interval: Duration,
+}
+
+impl Default for RemoteSampling {
+    /// The policy's endpoint and poll interval.
+    fn default() -> Self {
+        Self {
+            endpoint: defaults::REMOTE_SAMPLING_ENDPOINT.to_owned(),
+            poll_interval: defaults::REMOTE_SAMPLING_POLL_INTERVAL,
+        }
+    }
+}
+
+/// The root sampling ratio at start-up: the one set in `config`, or the policy's for
+/// `environment`.
+pub fn initial_ratio(config: &Config, environment: &str) -> f64 {
+    config
+        .sampling_ratio()
+        .unwrap_or_else(|| defaults::sampling_ratio_for(environment))
+}
+
+/// Builds the sampler of the pipeline: `OTEL_TRACES_SAMPLER` when set and known, the policy's
+/// otherwise, behind the kill switch. Sets the process's sampling ratio to its start-up value.
+pub(crate) fn build(
+    config: &Config,
+    environment: &str,
+    service_name: &str,
+    warnings: &mut Warnings,
+) -> KillSwitchSampler {
+    switch::set_sampling_ratio(initial_ratio(config, environment));
+    let (name, sampler) = from_env(config, service_name, warnings).unwrap_or_else(|| {
+        let remote = config.remote_sampling();
+        let root: Box<dyn ShouldSample> = match remote {
+            Some(remote) => remote_or_ratio(remote, config, service_name, warnings),
+            None => Box::new(RuntimeRatio),
+        };
+        let root: Box<dyn ShouldSample> = match config.max_root_traces_per_second() {
+            0 => root,
+            limit => Box::new(RateLimited::new(root, limit)),
+        };
+        let name = if remote.is_some() {
+            "parentbased_jaeger_remote"
+        } else {
+            "parentbased_traceidratio"
+        };
+        (name, Box::new(Sampler::ParentBased(root)))
+    });
+    *SAMPLER_NAME.write().unwrap_or_else(PoisonError::into_inner) = name;
+    KillSwitchSampler::new(sampler)
+}
+
+/// The sampler `OTEL_TRACES_SAMPLER` names, or `None` when it is unset or unknown.
+fn from_env(
+    config: &Config,
+    service_name: &str,
+    warnings: &mut Warnings,
+) -> Option<(&'static str, Box<dyn ShouldSample>)> {
+    let name = non_empty_var("OTEL_TRACES_SAMPLER")?;
+    let arg = non_empty_var("OTEL_TRACES_SAMPLER_ARG");
+    let (name, sampler): (&'static str, Box<dyn ShouldSample>) = match name.trim() {
+        "always_on" => ("always_on", Box::new(Sampler::AlwaysOn)),
+        "always_off" => ("always_off", Box::new(Sampler::AlwaysOff)),
+        "traceidratio" => {
+            ratio_arg(arg.as_deref(), warnings);
+            ("traceidratio", Box::new(RuntimeRatio))
+        }
+        "parentbased_always_on" => (
+            "parentbased_always_on",
+            Box::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOn))),
+        ),
+        "parentbased_always_off" => (
+            "parentbased_always_off",
+            Box::new(Sampler::ParentBased(Box::new(Sampler::AlwaysOff))),
+        ),
+        "parentbased_traceidratio" => {
+            ratio_arg(arg.as_deref(), warnings);
+            (
+                "parentbased_traceidratio",
+                Box::new(Sampler::ParentBased(Box::new(RuntimeRatio))),
+            )
+        }
+        "jaeger_remote" => {
+            let remote = remote_arg(arg.as_deref(), warnings);
+            (
+                "jaeger_remote",
+                remote_or_ratio(&remote, config, service_name, warnings),
+            )
+        }
+        "parentbased_jaeger_remote" => {
+            let remote = remote_arg(arg.as_deref(), warnings);
+            let root = remote_or_ratio(&remote, config, service_name, warnings);
+            (
+                "parentbased_jaeger_remote",
+                Box::new(Sampler::ParentBased(root)),
+            )
+        }
+        other => {
+            warnings.push(format!(
+                "unknown OTEL_TRACES_SAMPLER={other:?}: using the policy's sampler"
+            ));
+            return None;
+        }
+    };
+    Some((name, sampler))
+}
+
+/// Applies the ratio of `OTEL_TRACES_SAMPLER_ARG`; without one the policy's ratio stays.
+fn ratio_arg(arg: Option<&str>, warnings: &mut Warnings) {
+    let Some(arg) = arg else {
+        return;
+    };
+    match arg.trim().parse::<f64>() {
+        Ok(ratio) if (0.0..=1.0).contains(&ratio) => switch::set_sampling_ratio(ratio),
+        _ => warnings.push(format!(
+            "OTEL_TRACES_SAMPLER_ARG={arg:?} is not a ratio from 0 to 1: using the policy's ratio"
+        )),
+    }
+}
+
+/// The remote sampling settings of `OTEL_TRACES_SAMPLER_ARG`
+/// (`endpoint=URL,pollingIntervalMs=N,initialSamplingRate=R`); the policy's for what it leaves
+/// out. `initialSamplingRate` replaces the policy's ratio until the first strategy arrives.
+fn remote_arg(arg: Option<&str>, warnings: &mut Warnings) -> RemoteSampling {
+    let mut remote = RemoteSampling::default();
+    for pair in arg.unwrap_or_default().split(',').map(str::trim) {
+        if pair.is_empty() {
+            continue;
+        }
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = value.trim();
+        match key.trim() {
+            "endpoint" => remote.endpoint = value.to_owned(),
+            "pollingIntervalMs" => match value.parse::<u64>() {
+                Ok(ms) if ms > 0 => remote.poll_interval = Duration::from_millis(ms),
+                _ => warnings.push(format!(
+                    "OTEL_TRACES_SAMPLER_ARG: pollingIntervalMs={value:?} is not a positive \
+                     number of milliseconds: polling every {:?}",
+                    remote.poll_interval
+                )),
+            },
+            "initialSamplingRate" => ratio_arg(Some(value), warnings),
+            other => warnings.push(format!(
+                "OTEL_TRACES_SAMPLER_ARG: unknown key {other:?} ignored"
+            )),
+        }
+    }
+    remote
+}
+
+/// The Jaeger remote sampler of `remote` with [`RuntimeRatio`] as its fallback, or the ratio
+/// alone when the remote sampler cannot be built.
+fn remote_or_ratio(
+    remote: &RemoteSampling,
+    config: &Config,
+    service_name: &str,
+    warnings: &mut Warnings,
+) -> Box<dyn ShouldSample> {
+    match jaeger_remote(remote, config.export_timeout(), service_name) {
+        Ok(sampler) => Box::new(sampler),
+        Err(reason) => {
+            warnings.push(format!(
+                "remote sampling from {:?} is off: {reason}; sampling by ratio",
+                remote.endpoint
+            ));
+            Box::new(RuntimeRatio)
+        }
+    }
+}
+
+/// A Jaeger remote sampler polling `remote` on the current Tokio runtime. Until a strategy
+/// arrives, and while none can be fetched before the first, it samples by [`RuntimeRatio`];
+/// once one has arrived it stays in force while the endpoint cannot be reached.
+fn jaeger_remote(
+    remote: &RemoteSampling,
+    timeout: Duration,
+    service_name: &str,
+) -> Result<Sampler, String> {
+    let uri: http::Uri = remote
+        .endpoint
+        .parse()
+        .map_err(|err| format!("the endpoint is not a URL ({err})"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err("the endpoint is not an http:// or https:// URL".to_owned());
+    }
+    // The sampler polls from a task of the runtime it is built on.
+    tokio::runtime::Handle::try_current()
+        .map_err(|_| "it needs a Tokio runtime to poll from".to_owned())?;
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|err| format!("no HTTP client ({err})"))?;
+    Sampler::jaeger_remote(runtime::Tokio, client, RuntimeRatio, service_name)
+        .with_endpoint(remote.endpoint.as_str())
+        .with_update_interval(remote.poll_interval)
+        .build()
+        .map_err(|err| err.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_bursts_up_to_its_size_then_the_rate() {
+        let mut bucket = TokenBucket::new(10.0);
+        let start = bucket.refilled;
+        let taken = (0..25).filter(|_| bucket.take(start)).count();
+        assert_eq!(taken, 10, "a full bucket lets its capacity through at once");
+        // Half a second later, half the capacity has come back.
+        let later = start + Duration::from_millis(500);
+        let taken = (0..25).filter(|_| bucket.take(later)).count();
+        assert_eq!(taken, 5);
+        // Refills never exceed the capacity.
+        let much_later = later + Duration::from_secs(60);
+        let taken = (0..25).filter(|_| bucket.take(much_later)).count();
+        assert_eq!(taken, 10);
+    }
+
+    #[test]
+    fn remote_arg_reads_the_specified_keys() {
+        let mut warnings = Warnings::default();
+        let remote = remote_arg(
+            Some("endpoint=http://agent:5778/sampling, pollingIntervalMs=250"),
+            &mut warnings,
+        );
+        assert_eq!(remote.endpoint, "http://agent:5778/sampling");
+        assert_eq!(remote.poll_interval, Duration::from_millis(250));
+        assert!(warnings.is_empty());
+
+        let remote = remote_arg(Some("pollingIntervalMs=soon,colour=blue"), &mut warnings);
+        assert_eq!(remote, RemoteSampling::default());
+        assert_eq!(warnings.len(), 2);
+    }
+}

@@ -160,7 +160,7 @@ fn destinations(signal: Signal, warnings: &mut Warnings) -> Vec<Destination> {
 }
 
 /// The batch settings of the span processor: `OTEL_BSP_*` where set, the policy's otherwise.
-fn span_batch_config(config: &Config) -> trace::BatchConfig {
+pub(super) fn span_batch_config(config: &Config) -> trace::BatchConfig {
     // The SDK's builder starts from the OTEL_BSP_* variables; the policy fills in the rest.
     let mut batch = trace::BatchConfigBuilder::default();
     if !env_sets::<usize>("OTEL_BSP_MAX_QUEUE_SIZE") {
@@ -177,7 +177,7 @@ fn span_batch_config(config: &Config) -> trace::BatchConfig {
 
 /// The batch settings of the log record processor: `OTEL_BLRP_*` where set, the policy's
 /// otherwise.
-fn log_batch_config(config: &Config) -> logs::BatchConfig {
+pub(super) fn log_batch_config(config: &Config) -> logs::BatchConfig {
     let mut batch = logs::BatchConfigBuilder::default();
     if !env_sets::<usize>("OTEL_BLRP_MAX_QUEUE_SIZE") {
         batch = batch.with_max_queue_size(config.max_queue_size());
@@ -198,7 +198,7 @@ fn env_sets<T: FromStr>(name: &str) -> bool {
 
 /// Warns about the batch variables under `prefix` that are set but are not numbers: the
 /// policy's value applies instead.
-fn check_batch_variables(prefix: &str, warnings: &mut Warnings) {
+pub(super) fn check_batch_variables(prefix: &str, warnings: &mut Warnings) {
     for setting in ["MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE", "SCHEDULE_DELAY"] {
         let name = format!("{prefix}_{setting}");
         if let Some(value) = non_empty_var(&name).filter(|_| !env_sets::<u64>(&name)) {
@@ -356,38 +356,5 @@ mod tests {
     #[test]
     fn unknown_protocol_is_an_error() {
         assert!("http/json".parse::<Protocol>().is_err());
-    }
-
-    #[test]
-    fn batch_variables_override_the_policy() {
-        let config = Config::default()
-            .with_max_queue_size(1234)
-            .with_schedule_delay(std::time::Duration::from_millis(2345));
-        // SAFETY: no other test of this crate reads the OTEL_BSP_* or OTEL_BLRP_* variables.
-        unsafe {
-            std::env::set_var("OTEL_BSP_MAX_QUEUE_SIZE", "77");
-            std::env::set_var("OTEL_BLRP_MAX_QUEUE_SIZE", "88");
-            std::env::set_var("OTEL_BLRP_SCHEDULE_DELAY", "soon");
-        }
-        let spans = format!("{:?}", span_batch_config(&config));
-        let logs = format!("{:?}", log_batch_config(&config));
-        let mut warnings = Warnings::default();
-        check_batch_variables("OTEL_BLRP", &mut warnings);
-        // SAFETY: as above.
-        unsafe {
-            for name in [
-                "OTEL_BSP_MAX_QUEUE_SIZE",
-                "OTEL_BLRP_MAX_QUEUE_SIZE",
-                "OTEL_BLRP_SCHEDULE_DELAY",
-            ] {
-                std::env::remove_var(name);
-            }
-        }
-        assert!(spans.contains("max_queue_size: 77"), "{spans}");
-        assert!(spans.contains("scheduled_delay: 2.345s"), "{spans}");
-        assert!(logs.contains("max_queue_size: 88"), "{logs}");
-        // A value that is not a number gives way to the policy's, with a warning.
-        assert!(logs.contains("scheduled_delay: 2.345s"), "{logs}");
-        assert_eq!(warnings.len(), 1);
     }
 }

@@ -276,7 +276,7 @@ fn remote_arg(arg: Option<&str>, warnings: &mut Warnings) -> RemoteSampling {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let value = value.trim();
         match key.trim() {
-            "endpoint" => remote.endpoint = value.to_owned(),
+            "endpoint" => value.clone_into(&mut remote.endpoint),
             "pollingIntervalMs" => match value.parse::<u64>() {
                 Ok(ms) if ms > 0 => remote.poll_interval = Duration::from_millis(ms),
                 _ => warnings.push(format!(

@@ -35,6 +35,10 @@ pub const SAMPLING_RATIO_OVERRIDE: Option<f64> = None;
 
 /// The policy's root sampling ratio in `environment`; [`SAMPLING_RATIO`] for an environment
 /// its table does not list.
+#[allow(
+    clippy::match_same_arms,
+    reason = "one arm per environment of the policy's table, equal ratios or not"
+)]
 pub fn sampling_ratio_for(environment: &str) -> f64 {
     match environment {
         "dev" => 1.0,

@@ -7,8 +7,8 @@
 //! - the [admin listener](super::admin), with a `PUT` of a JSON body;
 //! - a JSON file named by `TELEMETRY_FLAGS_FILE`, re-read every
 //!   [`FLAGS_POLL_INTERVAL`](super::defaults::FLAGS_POLL_INTERVAL): mounted from a
-//!   ConfigMap, one edit reaches every replica without a redeploy;
-//! - any other source, an OpenFeature provider say, that calls [`apply`] with
+//!   `ConfigMap`, one edit reaches every replica without a redeploy;
+//! - any other source, an `OpenFeature` provider say, that calls [`apply`] with
 //!   [`Source::Other`].
 //!
 //! Both take the same document; either field may be left out:
@@ -96,7 +96,7 @@ pub enum Source<'a> {
         /// The file.
         path: &'a Path,
     },
-    /// Any other source, such as an OpenFeature provider.
+    /// Any other source, such as an `OpenFeature` provider.
     Other {
         /// What changed the flags, as the log line's `source` names it.
         name: &'a str,

@@ -59,9 +59,9 @@ where
         let _ = SystemTime.format_time(&mut Writer::new(&mut timestamp));
 
         let mut record = JsonRecord::default();
-        record.push("timestamp", Value::String(timestamp));
-        record.push("level", Value::String(meta.level().as_str().to_owned()));
-        record.push("target", Value::String(meta.target().to_owned()));
+        record.push("timestamp", &Value::String(timestamp));
+        record.push("level", &Value::String(meta.level().as_str().to_owned()));
+        record.push("target", &Value::String(meta.target().to_owned()));
         event.record(&mut record);
 
         // The OpenTelemetry layer makes the span's context current while the span is entered.
@@ -70,11 +70,11 @@ where
         if span_context.is_valid() {
             record.push(
                 TRACE_ID_KEY,
-                Value::String(span_context.trace_id().to_string()),
+                &Value::String(span_context.trace_id().to_string()),
             );
             record.push(
                 SPAN_ID_KEY,
-                Value::String(span_context.span_id().to_string()),
+                &Value::String(span_context.span_id().to_string()),
             );
         }
 
@@ -95,7 +95,7 @@ struct JsonRecord {
 }
 
 impl JsonRecord {
-    fn push(&mut self, key: &str, value: Value) {
+    fn push(&mut self, key: &str, value: &Value) {
         self.json.push(if self.json.is_empty() { '{' } else { ',' });
         // Serialising a string or a `Value` into a String cannot fail.
         let _ = write!(self.json, "{}:{}", Value::String(key.to_owned()), value);
@@ -109,26 +109,26 @@ impl JsonRecord {
 
 impl Visit for JsonRecord {
     fn record_str(&mut self, field: &Field, value: &str) {
-        self.push(field.name(), Value::String(value.to_owned()));
+        self.push(field.name(), &Value::String(value.to_owned()));
     }
 
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.push(field.name(), value.into());
+        self.push(field.name(), &value.into());
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        self.push(field.name(), value.into());
+        self.push(field.name(), &value.into());
     }
 
     fn record_f64(&mut self, field: &Field, value: f64) {
-        self.push(field.name(), value.into());
+        self.push(field.name(), &value.into());
     }
 
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.push(field.name(), value.into());
+        self.push(field.name(), &value.into());
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field.name(), Value::String(format!("{value:?}")));
+        self.push(field.name(), &Value::String(format!("{value:?}")));
     }
 }

@@ -93,6 +93,9 @@ mod semconv;
 mod service;
 mod tracecontext;
 
+#[cfg(test)]
+mod batch_variables;
+
 pub mod admin;
 pub mod attributes;
 pub mod defaults;

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +32,7 @@ from tomlkit.exceptions import TOMLKitError
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from scaffold import _git
+from scaffold._signals import deferred
 from scaffold.errors import AnswerError, DestinationError, VerifyError
 
 if TYPE_CHECKING:
@@ -58,6 +59,15 @@ _DEP_TABLES = ("dependencies", "dev-dependencies", "build-dependencies")
 _INDEX = "https://index.crates.io"
 _INDEX_TIMEOUT = 20.0
 _TESTS = re.compile(r"^#\[cfg\(test\)\]", re.M)
+# A crate that already exports OpenTelemetry, or makes server spans, from its own code.
+_OWN_PIPELINE = re.compile(
+    r"\b(global::set_tracer_provider|tracing_opentelemetry::layer|OpenTelemetryLayer::new|"
+    r"OtelAxumLayer|OtelInResponseLayer|opentelemetry_tracing_layer)\b"
+)
+# A crate that installs the global `tracing` subscriber itself.
+_SUBSCRIBER_INIT = re.compile(
+    r"\bset_global_default\(|\btracing_subscriber::fmt::init\(|\.(try_)?init\(\)"
+)
 
 Write = Callable[[Path, bytes], None]
 
@@ -417,10 +427,10 @@ def _merge_features(table: Any, name: str, spec: Any, shared: Mapping[str, Any])
         return []
     current = table[name]
     if isinstance(current, str):
-        inline = tomlkit.inline_table()
-        inline["version"] = current
-        inline["features"] = tomlkit.array()
-        table[name] = inline
+        # Parsed from text, so it reads like a hand-written entry: { version = "1", ... }.
+        table[name] = tomlkit.parse(f"x = {{ version = {json.dumps(current)}, features = [] }}")[
+            "x"
+        ]
         current = table[name]
     if not isinstance(current, InlineTable | Table) or isinstance(current, AoT):
         return []
@@ -432,6 +442,10 @@ def _merge_features(table: Any, name: str, spec: Any, shared: Mapping[str, Any])
         if not missing:
             return []
         current["features"] = tomlkit.array()
+        if isinstance(current, InlineTable):
+            # tomlkit appends the key without the space before `}`: write it out again.
+            table[name] = _spaced(current)
+            current = table[name]
         features = current["features"]
     if not isinstance(features, Array):
         return []
@@ -439,6 +453,16 @@ def _merge_features(table: Any, name: str, spec: Any, shared: Mapping[str, Any])
     for feature in added:
         features.append(feature)
     return added
+
+
+def _spaced(inline: InlineTable) -> Any:
+    """`inline` as a hand-written entry: `{ key = value, ... }`."""
+    items = ", ".join(
+        f"{key.as_string().strip()} = {value.as_string().strip()}"
+        for key, value in inline.value.body
+        if key
+    )
+    return tomlkit.parse(f"x = {{ {items} }}")["x"]
 
 
 # -- the crates.io index ---------------------------------------------------------------------
@@ -478,28 +502,31 @@ def _built_on_core(crate: str, requirement: str) -> bool:
 
 
 def _compatible_release(crate: str, core: str | None) -> str | None:
-    """The newest release of `crate` built on the template's `opentelemetry` line."""
+    """The newest release of `crate` on the template's `opentelemetry` line, as a requirement.
+
+    A crate built on `opentelemetry` qualifies by the version of it that it requires; one that
+    never depends on it (opentelemetry-semantic-conventions) is released in step with it, and
+    qualifies by its own version.
+    """
     if core is None:
         return None
     want = _bucket(core)
-    best: tuple[tuple[int, ...], str] | None = None
+    found = []
     for entry in _index_entries(crate):
         version = str(entry.get("vers", ""))
         if entry.get("yanked") or "-" in version:
             continue
-        for dep in entry.get("deps", []):
-            real = dep.get("package") or dep.get("name")
-            if (
-                real == CORE
-                and dep.get("kind", "normal") == "normal"
-                and _bucket(dep.get("req", "")) == want
-            ):
-                key = _numbers(version)
-                if best is None or key > best[0]:
-                    best = (key, version)
-    if best is None:
+        on_core = [
+            str(dep.get("req", ""))
+            for dep in entry.get("deps", [])
+            if (dep.get("package") or dep.get("name")) == CORE
+            and dep.get("kind") in (None, "normal")
+        ]
+        if (on_core and _bucket(on_core[0]) == want) or (not on_core and _bucket(version) == want):
+            found.append(_numbers(version))
+    if not found:
         return None
-    major, minor = best[0][0], best[0][1]
+    major, minor, *_ = max(found)
     return f"{major}.{minor}" if major == 0 else str(major)
 
 
@@ -559,33 +586,75 @@ def check(path: Path) -> tuple[subprocess.CompletedProcess[str], list[dict[str, 
     return done, list(_diagnostics(done.stdout))
 
 
-def verify(path: Path, package_dir: str) -> tuple[str, ...]:
-    """Check the crate with the module added; the commands that passed.
+@dataclass(frozen=True)
+class Checked:
+    """A `cargo check` that passed, and the warnings it raised in the telemetry module."""
+
+    commands: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+def verify(
+    path: Path, package_dir: str, declaration: Sequence[str], moved: Sequence[str]
+) -> Checked:
+    """Check the crate with the module declared as the wiring says; restore the crate root.
+
+    The module is compiled only once a crate root declares it, so the check adds
+    `declaration` at the end of src/lib.rs (or src/main.rs) for its duration: the module is
+    checked under the crate's own lint settings, and its warnings are returned.
 
     Raises:
         VerifyError: it does not build; the message names the file, the call and the crate.
     """
-    done, messages = check(path)
+    root = next(
+        (f for f in (path / "src" / "lib.rs", path / "src" / "main.rs") if f.is_file()), None
+    )
+    original = root.read_bytes() if root is not None else b""
+    try:
+        if root is not None:
+            with deferred():
+                declared = (
+                    original.rstrip(b"\n") + b"\n\n" + "\n".join(declaration).encode() + b"\n"
+                )
+                root.write_bytes(declared)
+        done, messages = check(path)
+    finally:
+        if root is not None:
+            with deferred():
+                root.write_bytes(original)
     if done.returncode == 0:
-        return ("cargo check --all-targets",)
+        ours = [
+            f"{where}: {m.get('message')}"
+            for m in messages
+            if m.get("level") == "warning"
+            for where in [_where(path, m)]
+            if where.startswith(package_dir + "/")
+        ]
+        return Checked(commands=("cargo check --all-targets",), warnings=tuple(ours))
     errors = [m for m in messages if m.get("level") == "error" and m.get("spans")]
     first = errors[0] if errors else None
-    where, call = _position(first) if first else ("", "")
+    where = _where(path, first) if first else ""
+    call = _call(first) if first else ""
     text = (first or {}).get("message") or (done.stderr.strip().splitlines() or ["failed"])[-1]
-    ours = where.startswith(package_dir + "/")
-    crate = next((c for c in _family_names(path) if c.replace("-", "_") in f"{call} {text}"), None)
-    if ours:
+    moved_by = ""
+    if where.startswith(package_dir + "/"):
         why = "the telemetry module does not build in this crate"
         hint = "report it to the platform team with the error; --no-verify keeps the change"
     else:
-        which = f" ({crate} moved to the template's version)" if crate else ""
-        why = f"the crate's own code does not build with the reconciled dependencies{which}"
-        hint = (
-            "update that call for the new OpenTelemetry versions (see the crate's changelog), "
-            "or adopt with --no-verify and fix it then"
+        names = re.findall(r"\w+", f"{call} {text}")
+        change = next(
+            (line for line in moved if line.split(" ", 1)[0].replace("-", "_") in names), None
         )
-    first_error = f"{where}: {text}" + (f" in `{call}`" if call else "") if where else text
-    return_error = VerifyError(
+        why = "the crate's own code does not build with the reconciled dependencies"
+        moved_by = f" ({change.split(' ([', 1)[0]})" if change else ""
+        hint = (
+            "update that call for the new version (see the crate's changelog), commit, and "
+            "adopt again; or adopt with --no-verify and fix it afterwards"
+        )
+    first_error = (
+        (f"{where}: " if where else "") + text + (f": `{call}`" if call else "") + moved_by
+    )
+    raise VerifyError(
         f"`cargo check --all-targets` failed after adding the telemetry module: {why}: "
         f"{first_error}; nothing was changed",
         command="cargo check --all-targets",
@@ -593,7 +662,6 @@ def verify(path: Path, package_dir: str) -> tuple[str, ...]:
         output=done.stderr,
         hint=hint,
     )
-    raise return_error
 
 
 def broken_before(path: Path) -> VerifyError | None:
@@ -612,59 +680,162 @@ def broken_before(path: Path) -> VerifyError | None:
     )
 
 
-def _position(message: Mapping[str, Any]) -> tuple[str, str]:
-    """`file:line` of a diagnostic's primary span, and the code it points at."""
+def _primary(message: Mapping[str, Any]) -> Mapping[str, Any] | None:
     spans = [s for s in message.get("spans", []) if s.get("is_primary")] or message.get("spans", [])
-    if not spans:
-        return "", ""
-    span = spans[0]
-    lines = span.get("text") or []
-    call = ""
-    if lines:
-        text = str(lines[0].get("text", ""))
-        start, end = lines[0].get("highlight_start", 1), lines[0].get("highlight_end", 1)
-        call = text[start - 1 : end - 1].strip() or text.strip()
-    return f"{span.get('file_name', '')}:{span.get('line_start', '')}", call
+    return spans[0] if spans else None
 
 
-def _family_names(path: Path) -> list[str]:
-    doc = cargo_document(path / "Cargo.toml")
-    names = {str(name) for _, table in _dep_tables(doc) for name in table}
-    return sorted((n for n in names if _in_family(n)), key=len, reverse=True)
+def _where(path: Path, message: Mapping[str, Any]) -> str:
+    """`file:line` of a diagnostic's primary span, the file relative to the crate."""
+    span = _primary(message)
+    if span is None:
+        return ""
+    name = str(span.get("file_name", ""))
+    for base in (path, workspace_root(path)):
+        file = base / name
+        if file.is_file():
+            name = (
+                file.resolve().relative_to(path.resolve()).as_posix()
+                if file.resolve().is_relative_to(path.resolve())
+                else name
+            )
+            break
+    return f"{name}:{span.get('line_start', '')}"
+
+
+def _call(message: Mapping[str, Any]) -> str:
+    """The line of code a diagnostic's primary span points at, trimmed."""
+    span = _primary(message)
+    lines = (span or {}).get("text") or []
+    return str(lines[0].get("text", "")).strip() if lines else ""
 
 
 def warnings(path: Path, package_dir: str) -> list[str]:
-    """What needs the user's attention in a crate adopt changed (none known yet)."""
-    return []
+    """What the crate already does that would double the telemetry, one line each."""
+    found = [
+        f"{rel}:{number} ({match.group(0).rstrip('(')})"
+        for rel, number, match in _matches(path, package_dir, _OWN_PIPELINE)
+    ]
+    if not found:
+        return []
+    shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    return [
+        f"the crate already sets up OpenTelemetry or server spans at {shown}: with the "
+        f"telemetry module as well, spans are exported twice or every request gets two "
+        "server spans; remove that setup where you wire the module in"
+    ]
+
+
+def own_subscriber(path: Path, package_dir: str) -> str | None:
+    """Where the crate installs a global `tracing` subscriber of its own (`file:line`), if it does."""
+    for rel, number, _ in _matches(path, package_dir, _SUBSCRIBER_INIT):
+        return f"{rel}:{number}"
+    return None
+
+
+def _matches(
+    path: Path, package_dir: str, pattern: re.Pattern[str]
+) -> Iterator[tuple[str, int, re.Match[str]]]:
+    """Every match of `pattern` in the crate's own Rust sources: (file, line, match)."""
+    for file in sorted((path / "src").rglob("*.rs")) + sorted(path.glob("*.rs")):
+        rel = file.relative_to(path).as_posix()
+        if rel.startswith(package_dir + "/"):
+            continue
+        try:
+            text = file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        for number, line in enumerate(text.splitlines(), 1):
+            match = pattern.search(line)
+            if match:
+                yield rel, number, match
 
 
 # -- wiring ----------------------------------------------------------------------------------------
 
 
 def wiring(path: Path, answers: Mapping[str, Any], package_dir: str) -> list[WiringStep]:
-    """The lines that turn the module on, for the crate's layout."""
+    """The code that turns the module on, for the crate's layout and its own subscriber.
+
+    A library crate gets the module alone, as its API: the application that uses it composes
+    the layers. A binary-only crate declares the module private, and most of the toolkit goes
+    unused there: the declaration says so, or every unused helper is a dead-code warning.
+    """
     from scaffold.adopt import WiringStep
 
     crate = lib_name(path)
     mod = package_dir.rsplit("/", 1)[-1]  # src/NAME is the module NAME
+    has_lib = (path / "src" / "lib.rs").is_file()
+    has_main = (path / "src" / "main.rs").is_file()
     steps: list[WiringStep] = []
-    if (path / "src" / "lib.rs").is_file():
+    if has_lib:
         steps.append(WiringStep("module", "in src/lib.rs", (f"pub mod {mod};",)))
-        if (path / "src" / "main.rs").is_file():
-            steps.append(WiringStep("import", "in src/main.rs", (f"use {crate}::{mod};",)))
     else:
-        steps.append(WiringStep("module", "in src/main.rs", (f"mod {mod};",)))
-    if (path / "src" / "main.rs").is_file():
+        steps.append(
+            WiringStep(
+                "module",
+                "in src/main.rs: a toolkit, of which the service uses what it needs",
+                (
+                    '#[allow(dead_code, unused_imports, unreachable_pub, reason = "a toolkit: the service '
+                    'uses what it needs")]',
+                    f"mod {mod};",
+                ),
+            )
+        )
+    if not has_main:
+        steps.append(
+            WiringStep(
+                "layers",
+                "in the application that uses this library: add the layers to its subscriber",
+                (
+                    f"let telemetry = {crate}::{mod}::Telemetry::new({crate}::{mod}::Config::default());",
+                    ".with(telemetry.otel_layers())",
+                    "let telemetry = telemetry.start();",
+                ),
+            )
+        )
+        return steps
+    if has_lib:
+        steps.append(WiringStep("import", "in src/main.rs", (f"use {crate}::{mod};",)))
+    subscriber = own_subscriber(path, package_dir)
+    if subscriber is None:
         steps.append(
             WiringStep(
                 "setup",
-                "inside the runtime, early in main",
-                (f"let _telemetry = {mod}::init({mod}::Config::default())?;",),
+                "first thing in main, inside the Tokio runtime; the guard flushes when dropped",
+                (f"let telemetry = {mod}::init({mod}::Config::default());",),
             )
         )
-        steps.append(
-            WiringStep("layer", "on the axum Router", (f".layer({mod}::OtelLayer::new())",))
-        )
+    else:
+        steps += [
+            WiringStep(
+                "setup",
+                f"before the crate's own subscriber ({subscriber}), inside the Tokio runtime",
+                (f"let telemetry = {mod}::Telemetry::new({mod}::Config::default());",),
+            ),
+            WiringStep(
+                "layers",
+                "in that subscriber's chain, before .init() (a fmt() builder: .finish().with(..))",
+                (".with(telemetry.otel_layers())",),
+            ),
+            WiringStep(
+                "start",
+                "once the subscriber is installed; the guard flushes when dropped",
+                ("let telemetry = telemetry.start();",),
+            ),
+        ]
+    steps += [
+        WiringStep(
+            "layer",
+            "on the axum Router (or tonic's Server::builder())",
+            (f".layer({mod}::OtelLayer::new())",),
+        ),
+        WiringStep(
+            "exit",
+            "std::process::exit runs no destructors: flush before it",
+            ("drop(telemetry);",),
+        ),
+    ]
     return steps
 
 

@@ -22,6 +22,7 @@ the template's.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -140,7 +141,8 @@ class AdoptResult:
             )
         lines += [f"Warning: {warning}" for warning in self.warnings]
         if self.verified:
-            lines.append(f"Verified: {' and '.join(f'`{c}`' for c in self.verified)} pass.")
+            verb = "passes" if len(self.verified) == 1 else "pass"
+            lines.append(f"Verified: {' and '.join(f'`{c}`' for c in self.verified)} {verb}.")
         else:
             lines.append("Not verified (--no-verify): build it before you commit.")
         lines.append("Wire it in:")
@@ -227,7 +229,9 @@ class Adopt:
                 else:
                     deps, notes = _cargo.reconcile(path, scratch, package_dir, undo.write)
                 staged = undo.stage_ignored(path, files)
-                verified = self._verify(path, language, package_dir, deps) if self.verify else ()
+                verified, lints = (
+                    self._verify(path, language, package_dir, deps) if self.verify else ((), ())
+                )
             except VerifyError as error:
                 with deferred():
                     undo.rollback()
@@ -249,26 +253,39 @@ class Adopt:
             dependencies=tuple(deps),
             wiring=tuple(_wiring(path, language, rendered.answers, package_dir)),
             notes=tuple(notes),
-            warnings=tuple(_warnings(path, language, package_dir)),
+            warnings=tuple(_warnings(path, language, package_dir) + _lint_warnings(lints)),
             staged=tuple(staged),
             verified=verified,
         )
 
     def _verify(
         self, path: Path, language: Language, package_dir: str, deps: Sequence[str]
-    ) -> tuple[str, ...]:
-        """Build the result; the commands that passed.
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Build the result; the commands that passed, and the package's compiler warnings.
 
         Raises:
             VerifyError: it does not build; the message holds the first compiler error.
         """
         if language == "rust":
-            return _cargo.verify(path, package_dir)
+            module = next(s for s in _cargo.wiring(path, {}, package_dir) if s.key == "module")
+            checked = _cargo.verify(path, package_dir, module.code, deps)
+            return checked.commands, checked.warnings
         failed = _gomod.verify(path, package_dir)
         if failed is not None:
             command, run = failed
             raise _go_verify_error(path, command, run.stderr or run.stdout, deps)
-        return ("go build ./...", f"go vet ./{package_dir}/...")
+        return ("go build ./...", f"go vet ./{package_dir}/..."), ()
+
+
+def _lint_warnings(lints: Sequence[str]) -> list[str]:
+    """One line for the compiler warnings the package raised under the project's lint settings."""
+    if not lints:
+        return []
+    more = f" (and {len(lints) - 1} more)" if len(lints) > 1 else ""
+    return [
+        f"the telemetry package raised {len(lints)} compiler warning(s) under the project's "
+        f"lint settings: {lints[0]}{more}; tell the platform team"
+    ]
 
 
 def _broken_before(path: Path, language: Language) -> VerifyError | None:
@@ -584,10 +601,13 @@ class _Undo:
         return [(self._top / p).relative_to(root).as_posix() for p in ignored]
 
     def edited(self, root: Path, copied: Collection[str]) -> list[str]:
-        """Files other than `copied` that were added or changed, relative to `root`."""
+        """Files other than `copied` that were added or changed, relative to `root`.
+
+        A workspace's own Cargo.toml and Cargo.lock lie above a member: `../../Cargo.toml`.
+        """
         out = []
         for file, before in self._saved.items():
-            rel = file.relative_to(root).as_posix()
+            rel = Path(os.path.relpath(file, root)).as_posix()
             if rel in copied or not file.exists():
                 continue
             if before is None or file.read_bytes() != before:

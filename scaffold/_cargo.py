@@ -214,12 +214,13 @@ def usage(module: Path, crates: set[str]) -> Usage:
 
 
 def reconcile(
-    path: Path, scratch: Path, package_dir: str, write: Write
+    path: Path, scratch: Path, package_dir: str, write: Write, *, create_lock: bool = True
 ) -> tuple[list[str], list[str]]:
     """Add what the module at `package_dir` needs to the crate, and move its family along.
 
     `scratch` is a render whose Cargo.toml and Cargo.lock hold the template's versions.
-    `write(file, content)` writes a file adopt puts back on failure.
+    `write(file, content)` writes a file adopt puts back on failure. With `create_lock`, a
+    crate without Cargo.lock gets the render's (adopt); an update leaves the lock to cargo.
 
     Returns one line per dependency added or changed, and notes.
     """
@@ -267,7 +268,7 @@ def reconcile(
     if shared is not None:
         write(root / "Cargo.toml", tomlkit.dumps(shared).encode("utf-8"))
     lock = root / "Cargo.lock"
-    if not lock.exists() and root == path:
+    if create_lock and not lock.exists() and root == path:
         # The render's lock holds the versions the template was tested with; cargo fixes up
         # the entry of the crate itself on the next build.
         write(lock, (scratch / "Cargo.lock").read_bytes())

@@ -41,7 +41,7 @@ from copier.errors import CopierError
 from packaging.version import InvalidVersion, Version
 from plumbum import ProcessExecutionError
 
-from scaffold import __version__, _git, _yaml
+from scaffold import __version__, _cargo, _git, _gomod, _yaml
 from scaffold._git import GitFailed
 from scaffold._workspace import Change, Scratch, carry, refuse_in_the_way
 from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
@@ -76,6 +76,9 @@ _SHA = re.compile(r"^[0-9a-f]{7,40}$")
 # `git describe --tags` output, which copier records for a commit after a tag: v1.0.0-3-gabc1234.
 _DESCRIBED = re.compile(r"-g[0-9a-f]{7,40}$")
 _UNMERGED = {"DD", "AU", "UD", "UA", "DU", "AA", "UU"}
+# The dependency manifests of an adopted package, per language: the project's own.
+_MANIFESTS = {"go": ("go.mod", "go.sum"), "rust": ("Cargo.toml", "Cargo.lock")}
+_ALL_MANIFESTS = frozenset(m for files in _MANIFESTS.values() for m in files)
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,8 @@ class UpdateResult:
         pretend: nothing was written; the result is what a real run would do.
         notes: the template's own change log between the two versions (commit subjects,
             newest first, at most 20): what the platform team says changed.
+        dependencies: for an adopted package (`scope: package`) whose template changed its
+            dependencies: one line per requirement moved or added in go.mod or Cargo.toml.
     """
 
     path: Path
@@ -128,6 +133,7 @@ class UpdateResult:
     binary: tuple[str, ...] = ()
     pretend: bool = False
     notes: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
 
     @property
     def changed(self) -> bool:
@@ -149,6 +155,9 @@ class UpdateResult:
         if self.files:
             lines.append("Files:")
         lines += [f"  {change.kind:<9} {change.path}" for change in self.files]
+        if self.dependencies:
+            lines.append("Dependencies (the new package needs them):")
+            lines += [f"  {dep}" for dep in self.dependencies]
         lines += [f"  kept      {reject} (apply its hunks by hand)" for reject in self.rejects]
         lines += [
             f"  kept      {path} ({self.to_version} moved or removed it; it holds your edits)"
@@ -266,6 +275,10 @@ class UpdateService:
                 ) from None
             copy = replace(service, top=scratch.root, path=scratch.root)
             result, changes = _update(copy, target, Path(tmp) / "old")
+            deps = _reconcile_adopted(copy, target, Path(tmp))
+            if deps is not None:
+                result = _with_manifests(result, copy, deps)
+                changes = Scratch(copy.top).changes()
             refuse_in_the_way(service.path, changes)
             if not self.pretend:
                 try:
@@ -601,6 +614,71 @@ def _copier_failed(service: _Service, target: str, exc: BaseException) -> Templa
         f"copier could not update the service to {target}: {_first_line(exc)}",
         hint="nothing was changed; check the template source and version",
     )
+
+
+def _reconcile_adopted(service: _Service, target: str, tmp: Path) -> tuple[str, ...] | None:
+    """Move an adopted package's dependencies to what the new version of the package needs.
+
+    An adopted project (`scope: package`) takes no manifest from the template: its go.mod or
+    Cargo.toml is its own. When the template's manifest differs between the two versions, the
+    project's dependencies are reconciled with the new one, as adopt did with the first (the
+    whole OpenTelemetry family moves together). Returns the requirement changes, one line
+    each, or None when there was nothing to reconcile.
+
+    Raises:
+        TemplateError: the template cannot be rendered, or the dependencies cannot be resolved.
+    """
+    language = str(service.answers.get("language") or "")
+    if service.answers.get("scope") != "package" or language not in _MANIFESTS:
+        return None
+    manifest = _MANIFESTS[language][0]
+    answers = {k: v for k, v in service.answers.items() if not k.startswith("_")}
+    renders = {}
+    for name, ref in (("old", service.commit), ("new", target)):
+        dest = tmp / f"manifests-{name}"
+        try:
+            with warnings.catch_warnings(), _git.copier_limits():
+                warnings.simplefilter("ignore")
+                copier.run_copy(
+                    service.src,
+                    dest,
+                    data=answers,
+                    vcs_ref=ref,
+                    defaults=True,
+                    overwrite=True,
+                    unsafe=False,
+                    quiet=True,
+                    exclude=[f"!/{m}" for m in _MANIFESTS[language]],
+                )
+        except (CopierError, ValueError, ProcessExecutionError, OSError) as exc:
+            raise _copier_failed(service, ref, exc) from None
+        renders[name] = dest
+    if (renders["old"] / manifest).read_bytes() == (renders["new"] / manifest).read_bytes():
+        return None
+    if language == "go":
+        deps, _ = _gomod.reconcile(service.path, renders["new"])
+    else:
+        package_dir = str(answers.get("telemetry_dir") or "src/telemetry")
+        deps, _ = _cargo.reconcile(
+            service.path, renders["new"], package_dir, _write_file, create_lock=False
+        )
+    return tuple(deps)
+
+
+def _write_file(file: Path, content: bytes) -> None:
+    file.write_bytes(content)
+
+
+def _with_manifests(result: UpdateResult, service: _Service, deps: tuple[str, ...]) -> UpdateResult:
+    """The result with the manifests the reconciliation changed among its files."""
+    listed = {change.path for change in result.files}
+    extra = [
+        FileChange(path, "modified" if "M" in code else "added")
+        for code, path in _status(service)
+        if path in _ALL_MANIFESTS and path not in listed
+    ]
+    files = tuple(sorted((*result.files, *extra), key=lambda change: change.path))
+    return replace(result, files=files, dependencies=deps)
 
 
 class _OldRender:

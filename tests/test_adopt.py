@@ -1040,3 +1040,59 @@ def test_wiring_steps_print_as_code_under_a_comment(tmp_path: Path, no_go: None)
         "  stopTelemetry := telemetry.Start()",
     ]
     assert not any(s.key == "route" for s in result.wiring)
+
+
+def release_a_new_dependency(template: Path) -> None:
+    """v2.0.0: the Go package and the Rust module start to use a module and a crate more."""
+    go = template / "go"
+    (go / "{{ telemetry_dir }}" / "ids.go.jinja").write_text(
+        'package telemetry\n\nimport "github.com/google/uuid"\n\n'
+        "// NewID returns a random identifier.\nfunc NewID() string { return uuid.NewString() }\n"
+    )
+    gomod = go / "go.mod.jinja"
+    text = gomod.read_text(encoding="utf-8")
+    text = text.replace("\tgithub.com/google/uuid v1.6.0 // indirect\n", "")
+    text = text.replace("require (\n", "require (\n\tgithub.com/google/uuid v1.6.0\n", 1)
+    gomod.write_text(text, encoding="utf-8")
+    rust = template / "rust"
+    (rust / "{{ telemetry_dir }}" / "ids.rs").write_text(
+        "//! Identifiers.\n\n/// A decimal rendering of `n`.\npub fn id(n: u64) -> String {\n"
+        "    itoa::Buffer::new().format(n).to_owned()\n}\n"
+    )
+    cargo = rust / "Cargo.toml.jinja"
+    text = cargo.read_text(encoding="utf-8")
+    cargo.write_text(text.replace('http = "1"\n', 'http = "1"\nitoa = "1"\n', 1), encoding="utf-8")
+    mod = rust / "{{ telemetry_dir }}" / "mod.rs.jinja"
+    text = mod.read_text(encoding="utf-8")
+    mod.write_text(text.replace("pub mod defaults;\n", "pub mod defaults;\npub mod ids;\n", 1))
+    _git(template, "add", "-A")
+    _git(template, "commit", "-q", "-m", "v2: identifiers")
+    _git(template, "tag", "v2.0.0")
+
+
+@pytest.mark.compile
+def test_an_update_that_needs_a_new_dependency_reconciles_go_mod(tmp_path: Path) -> None:
+    require_tool("go")
+    template = init_template_repo(tmp_path / "templates", "v1.0.0")
+    project = _go_project(tmp_path / "orders")
+    Adopt(project, template=str(template)).run()
+    _commit(project, "adopt otel-scaffold telemetry")
+    assert "\tgithub.com/google/uuid v1.6.0 // indirect\n" in (project / "go.mod").read_text()
+    release_a_new_dependency(template)
+
+    result = UpdateService(project).run()
+
+    assert result.conflicts == ()
+    kinds = {change.path: change.kind for change in result.files}
+    assert kinds["internal/telemetry/ids.go"] == "added" and kinds["go.mod"] == "modified"
+    assert (
+        "Dependencies (the new package needs them):" in result.summary() or not result.dependencies
+    )
+    gomod = (project / "go.mod").read_text()
+    assert "\tgithub.com/google/uuid v1.6.0\n" in gomod, gomod
+    assert all(
+        p.startswith("internal/telemetry/") or p in (ANSWERS_FILE, "go.mod", "go.sum")
+        for p in _status(project)
+    )
+    run(["go", "build", "./..."], project, GO_ENV)
+    run(["go", "vet", "./internal/telemetry/..."], project, GO_ENV)

@@ -604,3 +604,26 @@ def test_a_workspace_root_without_package_says_which_members(tmp_path: Path) -> 
         Adopt(project, language="rust").run()
     with pytest.raises((AnswerError, DestinationError)):
         Adopt(project, language="rust", package="nope").run()
+
+
+def test_an_update_that_needs_a_new_crate_adds_it_to_cargo_toml(tmp_path: Path) -> None:
+    from .test_adopt import release_a_new_dependency
+
+    template = init_template_repo(tmp_path / "templates", "v1.0.0")
+    project = _plain_crate(tmp_path / "shop")
+    Adopt(project, template=str(template), data={"boundaries": []}, verify=False).run()
+    _commit(project, "adopt otel-scaffold telemetry")
+    release_a_new_dependency(template)
+
+    result = UpdateService(project).run()
+
+    assert result.conflicts == ()
+    assert "itoa 1 (added to [dependencies])" in result.dependencies
+    kinds = {change.path: change.kind for change in result.files}
+    assert kinds["src/telemetry/ids.rs"] == "added" and kinds["Cargo.toml"] == "modified"
+    text = (project / "Cargo.toml").read_text()
+    assert 'itoa = "1"' in text and "# The shop's own dependencies" in text
+    assert all(
+        p.startswith("src/telemetry/") or p in (ANSWERS_FILE, "Cargo.toml")
+        for p in _status(project)
+    )

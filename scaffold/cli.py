@@ -699,7 +699,7 @@ def fleet_upgrade_command(
         click.echo(line)
     for outcome in report.outcomes:
         if outcome.log_tail:
-            click.echo(f"\n{outcome.repo}: last lines of {outcome.verify_log}:", err=True)
+            click.echo(f"\n{outcome.label}: last lines of {outcome.verify_log}:", err=True)
             click.echo(textwrap.indent("\n".join(outcome.log_tail), "    "), err=True)
     if json_path is not None:
         write_text_atomic(json_path, json.dumps(report.to_dict(), indent=2) + "\n")
@@ -717,12 +717,13 @@ def _branch_pattern(value: str) -> str:
 
 
 class _FleetProgress:
-    """A progress bar on a terminal; one line per finished repository otherwise (both on stderr)."""
+    """A progress bar on a terminal; one line per finished service otherwise (both on stderr)."""
 
     def __init__(self, total: int, verb: str) -> None:
         self.total = total
         self.verb = verb
         self.done = 0
+        self._seen: set[str] = set()
         self._bar: Any = None
         self._task: Any = None
 
@@ -747,19 +748,24 @@ class _FleetProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def _advance(self, line: str) -> None:
-        self.done += 1
+    def _advance(self, repo: str, line: str) -> None:
+        """Print a service's line; count its repository once (a monorepo has several lines)."""
+        if repo not in self._seen:
+            self._seen.add(repo)
+            self.done += 1
+            if self._bar is not None:
+                self._bar.advance(self._task)
         if self._bar is not None:
             self._bar.console.print(line, highlight=False, markup=False)
-            self._bar.advance(self._task)
         else:
             click.echo(f"[{self.done}/{self.total}] {line}", err=True)
 
     def status(self, status: RepoStatus) -> None:
-        self._advance(f"{status.repo}: {'; '.join(status.problems) or status.current or '?'}")
+        problems = "; ".join(status.problems)
+        self._advance(status.repo, f"{status.label}: {problems or status.current or '?'}")
 
     def outcome(self, outcome: RepoOutcome) -> None:
-        self._advance(f"{outcome.repo}: {outcome.outcome} ({outcome.seconds:.1f}s)")
+        self._advance(outcome.repo, f"{outcome.label}: {outcome.outcome} ({outcome.seconds:.1f}s)")
 
 
 def main() -> None:

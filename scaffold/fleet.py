@@ -1,17 +1,22 @@
 """`scaffold fleet status` and `scaffold fleet upgrade`: one template release, many repositories.
 
-A fleet is a list of service repositories, each a local path or a git URL. Every repository is
-worked on in its own clone in a cache directory (cloned once, fetched on later runs), never in
-the place it was given, so a fleet run cannot disturb anyone's working tree:
+A fleet is a list of service repositories, each a local path or a git URL. A repository may
+hold several services (a monorepo): every directory with an answers file made by these templates
+is one, and each gets its own row in the reports. Every repository is worked on in its own clone
+in a cache directory (cloned once, fetched on later runs), never in the place it was given, so a
+fleet run cannot disturb anyone's working tree:
 
-    clone or fetch -> branch from the default branch -> `scaffold update` -> verify -> commit
-    -> push (only with `push`)
+    clone or fetch -> branch from the default branch -> per service: `scaffold update` ->
+    verify -> commit -> push the branch (only with `push`)
 
-Each repository ends in exactly one outcome (`Outcome`). A repository that fails (a conflict, a
-failing verify command, an error) is put back as it was: no half-done branch is left in the cache
-clone unless `keep_failed`, and nothing is ever pushed for it. A repository whose upgrade branch
-already holds the target version, from an earlier run, is not redone: re-running the same command
-after a partial run resumes it.
+The services of a repository that go to the same version share one branch, with one commit per
+service; a service that fails leaves the others' commits in place.
+
+Each service ends in exactly one outcome (`Outcome`). A service that fails (a conflict, a failing
+verify command, an error) is put back as it was: its changes are dropped, a branch without any
+commit is not left in the cache clone unless `keep_failed`, and nothing is ever pushed for it. A
+service whose upgrade is already on the branch, from an earlier run, is not redone: re-running
+the same command after a partial run resumes it.
 
 Repositories are upgraded in separate worker processes, because copier changes the working
 directory of the process it runs in. An interrupt (SIGINT, SIGTERM, SIGHUP) stops them: the
@@ -87,6 +92,8 @@ FAILED: frozenset[Outcome] = frozenset({"conflict", "verify-failed", "error"})
 
 DEFAULT_BRANCH = "scaffold/{version}"
 TRAILER = "Scaffold-Version"
+# The trailer naming the service a commit upgrades, for a service in a subdirectory.
+SERVICE_TRAILER = "Scaffold-Service"
 
 _URL = re.compile(r"^(\w+://|git@|[\w.-]+@[\w.-]+:)")
 _IDENTITY = ("-c", "user.name=otel-scaffold", "-c", "user.email=otel-scaffold@localhost")
@@ -154,6 +161,7 @@ class RepoStatus:
 
     Attributes:
         repo: the repository as given (path or URL).
+        path: the service's directory in the repository (`.` for its root).
         service: the service name from its answers file.
         language: `go` or `rust`.
         template: the template source it was made from (`_src_path`).
@@ -164,6 +172,7 @@ class RepoStatus:
     """
 
     repo: str
+    path: str = "."
     service: str | None = None
     language: str | None = None
     template: str | None = None
@@ -171,6 +180,11 @@ class RepoStatus:
     latest: str | None = None
     behind: int | None = None
     problems: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The repository, and the service's directory when it is not the root (`repo//path`)."""
+        return _label(self.repo, self.path)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -186,6 +200,7 @@ class RepoOutcome:
     Attributes:
         repo: the repository as given.
         outcome: one of `OUTCOMES`; `conflict`, `verify-failed` and `error` are failures.
+        path: the service's directory in the repository (`.` for its root).
         reason: one line saying why, for every outcome but `updated` and `current`.
         service: the service name, when known.
         language: `go` or `rust`, when known.
@@ -208,6 +223,7 @@ class RepoOutcome:
     repo: str
     outcome: Outcome
     reason: str = ""
+    path: str = "."
     service: str | None = None
     language: str | None = None
     from_version: str | None = None
@@ -229,6 +245,11 @@ class RepoOutcome:
     def failed(self) -> bool:
         """Whether this outcome counts as a failure of the fleet run."""
         return self.outcome in FAILED
+
+    @property
+    def label(self) -> str:
+        """The repository, and the service's directory when it is not the root (`repo//path`)."""
+        return _label(self.repo, self.path)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
@@ -260,7 +281,7 @@ class RepoOutcome:
 
 @dataclass(frozen=True)
 class FleetReport:
-    """The outcome of every repository of one `fleet upgrade` run, in the order given."""
+    """The outcome of every service of one `fleet upgrade` run, repositories in the order given."""
 
     outcomes: tuple[RepoOutcome, ...]
     to: str | None
@@ -269,11 +290,11 @@ class FleetReport:
 
     @property
     def failed(self) -> list[RepoOutcome]:
-        """The repositories that failed."""
+        """The services that failed."""
         return [outcome for outcome in self.outcomes if outcome.failed]
 
     def counts(self) -> dict[str, int]:
-        """How many repositories ended in each outcome (every outcome listed, zeros included)."""
+        """How many services ended in each outcome (every outcome listed, zeros included)."""
         counted = Counter(outcome.outcome for outcome in self.outcomes)
         return {name: counted.get(name, 0) for name in OUTCOMES}
 
@@ -288,12 +309,14 @@ class FleetReport:
         }
 
     def table(self) -> list[str]:
-        """The report as aligned text lines, one per repository, then the counts."""
-        rows = [(o.repo, o.outcome, o.detail()) for o in self.outcomes]
+        """The report as aligned text lines, one per service, then the counts."""
+        rows = [(o.label, o.outcome, o.detail()) for o in self.outcomes]
         lines = _columns([("REPOSITORY", "OUTCOME", "DETAIL"), *rows])
         counts = ", ".join(f"{n} {name}" for name, n in self.counts().items() if n)
+        repos = len({o.repo for o in self.outcomes})
+        services = "" if repos == len(self.outcomes) else f", {len(self.outcomes)} services"
         lines.append(
-            f"{len(self.outcomes)} {'repository' if len(self.outcomes) == 1 else 'repositories'}"
+            f"{repos} {'repository' if repos == 1 else 'repositories'}{services}"
             f" in {self.seconds:.1f}s: {counts or 'none'}"
         )
         return lines
@@ -302,14 +325,14 @@ class FleetReport:
         """Raise `FleetFailedError` when any repository failed."""
         failed = self.failed
         if failed:
-            raise FleetFailedError([o.repo for o in failed], len(self.outcomes))
+            raise FleetFailedError([o.label for o in failed], len(self.outcomes))
 
 
 def status_table(statuses: Sequence[RepoStatus]) -> list[str]:
-    """Fleet status as aligned text lines, one per repository."""
+    """Fleet status as aligned text lines, one per service."""
     rows = [
         (
-            s.repo,
+            s.label,
             s.language or "-",
             s.current or "-",
             s.latest or "-",
@@ -328,30 +351,33 @@ def fleet_status(
     jobs: int | None = None,
     on_status: Callable[[RepoStatus], None] | None = None,
 ) -> list[RepoStatus]:
-    """Where each repository stands: version, latest version, how far behind, problems.
+    """Where each service stands: version, latest version, how far behind, problems.
 
-    Repositories are fetched into the cache (cloned the first time) in parallel threads; one
-    that cannot be reached is reported with the problem, never raised.
+    One row per service: a repository holding several (a monorepo) has one for each directory
+    with an answers file made by these templates, in path order. Repositories are fetched into
+    the cache (cloned the first time) in parallel threads; one that cannot be reached is
+    reported with the problem, never raised.
     """
     cache = _prepare_cache(cache_dir)
     _forget_templates()
     unique = _unique(repos)
-    results: dict[str, RepoStatus] = {}
+    results: dict[str, list[RepoStatus]] = {}
     with ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique))) as pool:
         futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
         try:
             for future in as_completed(futures):
-                status = future.result()
-                results[status.repo] = status
+                statuses = future.result()
+                results[futures[future]] = statuses
                 if on_status is not None:
-                    on_status(status)
+                    for status in statuses:
+                        on_status(status)
         except BaseException:
             # Interrupted: the threads wait on git; stop it so they end now.
             for future in futures:
                 future.cancel()
             _git.stop_all()
             raise
-    return [results[repo] for repo in unique]
+    return [status for repo in unique for status in results[repo]]
 
 
 @dataclass
@@ -410,12 +436,13 @@ class FleetUpgrade:
             )
             for repo in unique
         ]
-        results: dict[str, RepoOutcome] = {}
+        results: dict[str, tuple[RepoOutcome, ...]] = {}
 
-        def record(outcome: RepoOutcome) -> None:
-            results[outcome.repo] = outcome
+        def record(outcomes: tuple[RepoOutcome, ...]) -> None:
+            results[outcomes[0].repo] = outcomes
             if self.on_result is not None:
-                self.on_result(outcome)
+                for outcome in outcomes:
+                    self.on_result(outcome)
 
         workers = _jobs(self.jobs, len(jobs))
         if workers <= 1 or len(jobs) <= 1:
@@ -424,14 +451,16 @@ class FleetUpgrade:
         else:
             _in_workers(jobs, workers, record)
         return FleetReport(
-            outcomes=tuple(results[repo] for repo in unique),
+            outcomes=tuple(outcome for repo in unique for outcome in results[repo]),
             to=self.to,
             dry_run=self.dry_run,
             seconds=time.monotonic() - started,
         )
 
 
-def _in_workers(jobs: Sequence[_Job], workers: int, record: Callable[[RepoOutcome], None]) -> None:
+def _in_workers(
+    jobs: Sequence[_Job], workers: int, record: Callable[[tuple[RepoOutcome, ...]], None]
+) -> None:
     """Upgrade the repositories in `workers` processes, recording each outcome as it comes.
 
     Each worker leads a session of its own, without the terminal (Ctrl-C reaches only this
@@ -454,7 +483,7 @@ def _in_workers(jobs: Sequence[_Job], workers: int, record: Callable[[RepoOutcom
             try:
                 record(future.result())
             except BrokenProcessPool:
-                record(RepoOutcome(job.repo, "error", "the worker process died"))
+                record((RepoOutcome(job.repo, "error", "the worker process died"),))
     except BaseException:
         _stop_workers(pool, list(futures), started)
         raise
@@ -483,7 +512,9 @@ def _worker_interrupted(signum: int, frame: FrameType | None) -> None:
 
 
 def _stop_workers(
-    pool: ProcessPoolExecutor, futures: Sequence[Future[RepoOutcome]], started: SimpleQueue[int]
+    pool: ProcessPoolExecutor,
+    futures: Sequence[Future[tuple[RepoOutcome, ...]]],
+    started: SimpleQueue[int],
 ) -> None:
     """Stop every worker: SIGTERM and a grace period, then kill whatever is left."""
     for future in futures:
@@ -568,9 +599,10 @@ class _Clone:
     def git(self, *args: str, check: bool = True, network: bool = False) -> str:
         return _git_in(self.path, *args, check=check, network=network)
 
-    def answers_at(self, ref: str) -> dict[str, Any] | None:
-        """The answers file at a ref, or None when the ref has none."""
-        text = _git_in(self.path, "show", f"{ref}:{ANSWERS_FILE}", check=False)
+    def answers_at(self, ref: str, path: str = ".") -> dict[str, Any] | None:
+        """The answers file of the service at `path` on a ref, or None when there is none."""
+        name = ANSWERS_FILE if path == "." else f"{path}/{ANSWERS_FILE}"
+        text = _git_in(self.path, "show", f"{ref}:{name}", check=False)
         if not text:
             return None
         try:
@@ -578,6 +610,24 @@ class _Clone:
         except yaml.YAMLError:
             return None
         return data if isinstance(data, dict) else None
+
+    def services(self, ref: str) -> list[tuple[str, dict[str, Any]]]:
+        """Every service on a ref: (directory, answers), the root first, then in path order.
+
+        A service is a directory holding an answers file made by these templates (one that
+        names its template source and a language they render); a repository may hold many.
+        """
+        listing = _git_in(self.path, "ls-tree", "-r", "-z", "--name-only", ref, check=False)
+        found = []
+        for name in sorted(listing.split("\0")):
+            directory, _, base = name.rpartition("/")
+            if base != ANSWERS_FILE:
+                continue
+            path = directory or "."
+            answers = self.answers_at(ref, path)
+            if answers is not None and _made_by_these(answers):
+                found.append((path, answers))
+        return found
 
     def has_ref(self, ref: str) -> bool:
         return _git.ok(self.path, "rev-parse", "--verify", "--quiet", ref)
@@ -594,8 +644,21 @@ class _Clone:
             self.git("checkout", "-q", "-f", "--detach", f"origin/{self.default}")
 
 
-def _upgrade_one(job: _Job) -> RepoOutcome:
-    """Upgrade one repository; every problem becomes an outcome, nothing is raised.
+@dataclass(frozen=True)
+class _Service:
+    """One service of a repository being upgraded: where it is, what it records, its outcome."""
+
+    path: str
+    answers: dict[str, Any]
+    result: RepoOutcome
+
+    @property
+    def src(self) -> str:
+        return _str(self.answers.get("_src_path")) or ""
+
+
+def _upgrade_one(job: _Job) -> tuple[RepoOutcome, ...]:
+    """Upgrade the services of one repository; every problem becomes an outcome, none is raised.
 
     Only an interrupt (`Interrupted`) passes through, once the repository is put back.
     """
@@ -604,60 +667,117 @@ def _upgrade_one(job: _Job) -> RepoOutcome:
     base = RepoOutcome(repo=job.repo, outcome="error", dry_run=job.dry_run)
     _working = True
     try:
-        outcome = _upgrade(job, base)
+        outcomes = _upgrade(job, base)
     except _Stop as stop:
-        outcome = replace(base, outcome=stop.outcome, reason=stop.reason)
+        outcomes = (replace(base, outcome=stop.outcome, reason=stop.reason),)
     except ScaffoldError as exc:
-        outcome = replace(base, outcome="error", reason=str(exc))
+        outcomes = (replace(base, outcome="error", reason=str(exc)),)
     except Exception as exc:  # a bug or an OS failure in one repository must not stop the fleet
-        outcome = replace(base, outcome="error", reason=f"{type(exc).__name__}: {exc}")
+        outcomes = (replace(base, outcome="error", reason=f"{type(exc).__name__}: {exc}"),)
     finally:
         _working = False
-    return replace(outcome, seconds=time.monotonic() - started)
+    if len(outcomes) == 1:
+        return (replace(outcomes[0], seconds=time.monotonic() - started),)
+    return outcomes
 
 
-def _upgrade(job: _Job, base: RepoOutcome) -> RepoOutcome:
+def _upgrade(job: _Job, base: RepoOutcome) -> tuple[RepoOutcome, ...]:
     _refuse_dirty_local(job.repo)
     with _locked(Path(job.cache), job.repo) as workdir:
         clone = _sync(job.repo, workdir)
-        result = replace(base, workdir=str(clone.path))
-        answers = clone.answers_at(f"origin/{clone.default}")
-        if answers is None:
+        base = replace(base, workdir=str(clone.path))
+        found = clone.services(f"origin/{clone.default}")
+        if not found:
             clone.pristine()
             reason = f"no {ANSWERS_FILE} on {clone.default}: not a generated service"
-            return replace(result, outcome="skipped", reason=reason)
-        result = replace(
-            result,
-            service=_str(answers.get("service_name")),
-            language=_str(answers.get("language")),
-            from_version=_str(answers.get("_commit")),
-        )
-        return _upgrade_clone(job, clone, answers, result)
+            return (replace(base, outcome="skipped", reason=reason),)
+        outcomes: dict[str, RepoOutcome] = {}
+        by_target: dict[str, list[_Service]] = {}
+        for path, answers in found:
+            result = replace(
+                base,
+                path=path,
+                service=_str(answers.get("service_name")),
+                language=_str(answers.get("language")),
+                from_version=_str(answers.get("_commit")),
+            )
+            try:
+                target = job.to or _latest(_str(answers.get("_src_path")) or "")
+            except _Stop as stop:
+                outcomes[path] = replace(result, outcome=stop.outcome, reason=stop.reason)
+                continue
+            service = _Service(path, answers, replace(result, to_version=target))
+            by_target.setdefault(target, []).append(service)
+        for target, services in by_target.items():
+            for outcome in _upgrade_target(job, clone, target, services):
+                outcomes[outcome.path] = outcome
+        return tuple(outcomes[path] for path, _ in found)
 
 
-def _upgrade_clone(
-    job: _Job, clone: _Clone, answers: dict[str, Any], result: RepoOutcome
-) -> RepoOutcome:
-    src = _str(answers.get("_src_path")) or ""
-    target = job.to or _latest(src)
-    result = replace(result, to_version=target)
-    if result.from_version and _same_version(result.from_version, target):
+def _upgrade_target(
+    job: _Job, clone: _Clone, target: str, services: Sequence[_Service]
+) -> list[RepoOutcome]:
+    """Upgrade the services of one repository that go to `target`, on one branch.
+
+    Each service gets a commit of its own; one that fails has its changes dropped and the
+    others go on. The branch is pushed once, with every commit, and dropped when it holds none.
+    """
+    outcomes: dict[str, RepoOutcome] = {}
+    todo = []
+    for service in services:
+        if service.result.from_version and _same_version(service.result.from_version, target):
+            outcomes[service.path] = replace(service.result, outcome="current")
+        else:
+            todo.append(service)
+    if not todo:
         clone.pristine()
-        return replace(result, outcome="current")
+        return [outcomes[s.path] for s in services]
     branch = job.branch.format(version=target)
-    done = _earlier_run(job, clone, src, branch, target, result)
-    if done is not None:
-        return done
-
+    earlier = _earlier_run(job, clone, branch, target)
     clone.pristine()
-    if not job.dry_run:
-        clone.git("checkout", "-q", "-B", branch, f"origin/{clone.default}")
+    if earlier is not None:
+        clone.git("checkout", "-q", "-B", branch, earlier[0])
+        replaces, pushed = None, earlier[1]
+    else:
+        if not job.dry_run:
+            clone.git("checkout", "-q", "-B", branch, f"origin/{clone.default}")
+        replaces, pushed = _replaced(clone, branch, job, target), False
+    new_commits = False
     try:
-        replaces = _replaced(clone, branch, job, target)
-        return _apply(job, clone, src, target, branch, result, replaces)
+        for service in todo:
+            started = time.monotonic()
+            done = _resumed(job, clone, branch, target, service, pushed) if earlier else None
+            if done is None:
+                done = _apply(job, clone, target, branch, service)
+                new_commits = new_commits or bool(done.commit)
+            outcomes[service.path] = replace(done, seconds=time.monotonic() - started)
+            if job.keep_failed and done.failed:
+                break  # its changes stay in the clone for a look; the rest waits for a rerun
     except BaseException:
         _finish_failed(job, clone, branch)
         raise
+    for service in todo:
+        outcomes.setdefault(
+            service.path,
+            replace(
+                service.result,
+                outcome="skipped",
+                reason="not tried: --keep-failed keeps the failed service's changes in the clone",
+            ),
+        )
+    on_branch = [o for o in outcomes.values() if o.commit and o.outcome == "updated"]
+    if not job.dry_run and not on_branch and earlier is None:
+        _finish_failed(job, clone, branch)
+    elif job.push and on_branch and (new_commits or not pushed):
+        pushed_or_not = _push(clone, branch, on_branch[0], replaces)
+        for outcome in on_branch:
+            if pushed_or_not.outcome == "error":
+                outcomes[outcome.path] = replace(
+                    outcome, outcome="error", reason=pushed_or_not.reason
+                )
+            else:
+                outcomes[outcome.path] = replace(outcome, pushed=True)
+    return [outcomes[s.path] for s in services]
 
 
 def _replaced(clone: _Clone, branch: str, job: _Job, target: str) -> str | None:
@@ -671,7 +791,8 @@ def _replaced(clone: _Clone, branch: str, job: _Job, target: str) -> str | None:
     remote = f"origin/{branch}"
     if job.dry_run or not job.push or not clone.has_ref(remote):
         return None
-    ours = _fleet_commit(clone, remote, target)
+    commits = _fleet_commits(clone, remote, target)
+    ours = commits[0][0] if commits else ""
     if ours and clone.git("rev-list", f"{ours}..{remote}").strip():
         raise _Stop(
             "error",
@@ -682,23 +803,25 @@ def _replaced(clone: _Clone, branch: str, job: _Job, target: str) -> str | None:
     return clone.git("rev-parse", remote).strip()
 
 
-def _apply(
-    job: _Job,
-    clone: _Clone,
-    src: str,
-    target: str,
-    branch: str,
-    result: RepoOutcome,
-    replaces: str | None = None,
-) -> RepoOutcome:
-    """Update, verify, commit and push, on the upgrade branch (detached for a dry run)."""
-    update = UpdateService(path=clone.path, to=target).run()
+def _apply(job: _Job, clone: _Clone, target: str, branch: str, service: _Service) -> RepoOutcome:
+    """Update, verify and commit one service, on the upgrade branch (detached for a dry run).
+
+    A failure drops the service's changes (unless `keep_failed`), so the next service starts
+    from the branch as committed.
+    """
+    result = service.result
+    try:
+        update = UpdateService(path=clone.path / service.path, to=target).run()
+    except ScaffoldError as exc:
+        _drop(clone, service.path)
+        return replace(result, outcome="error", reason=str(exc))
     result = replace(result, to_version=update.to_version, branch=None if job.dry_run else branch)
-    clone.git("add", "-A")
-    diffstat = str.strip(clone.git("diff", "--cached", "--shortstat"))
+    clone.git("add", "-A", "--", service.path)
+    diffstat = str.strip(clone.git("diff", "--cached", "--shortstat", "--", service.path))
     result = replace(result, diffstat=diffstat, conflicts=update.conflicts)
     if update.conflicts:
-        _finish_failed(job, clone, branch)
+        if not job.keep_failed:
+            _drop(clone, service.path)
         return replace(
             result,
             outcome="conflict",
@@ -706,104 +829,123 @@ def _apply(
             branch=branch if job.keep_failed else None,
         )
     if job.dry_run:
-        clone.pristine()
+        _drop(clone, service.path)
         return replace(result, outcome="updated" if update.changed else "current")
 
     verified = "skipped"
     if job.verify:
-        result = _run_verify(job, clone, src, target, result)
+        result = _run_verify(job, clone, service, target, result)
         if result.outcome == "verify-failed":
-            _finish_failed(job, clone, branch)
+            if not job.keep_failed:
+                _drop(clone, service.path)
             return replace(result, branch=branch if job.keep_failed else None)
         verified = "passed" if result.verify else "none"
-        clone.git("add", "-A")
-    commit = _commit(clone, update.from_version, target, src, update.notes, verified)
-    result = replace(result, outcome="updated", commit=commit, reason="")
-    if job.push:
-        result = _push(clone, branch, result, replaces)
-    return result
+        clone.git("add", "-A", "--", service.path)
+    commit = _commit(clone, service, update.from_version, target, update.notes, verified)
+    return replace(result, outcome="updated", commit=commit, reason="")
 
 
-def _earlier_run(
-    job: _Job, clone: _Clone, src: str, branch: str, target: str, result: RepoOutcome
-) -> RepoOutcome | None:
-    """What an earlier run already did for this target: a branch on the remote or in the cache.
+def _drop(clone: _Clone, path: str) -> None:
+    """Put one service's directory back as the branch has it: index, files, untracked files."""
+    with deferred():
+        clone.git("reset", "-q", "--", path, check=False)
+        clone.git("checkout", "-q", "--", path, check=False)
+        clone.git("clean", "-ffdxq", "--", path, check=False)
 
-    Such a branch is reused, not redone, if it holds the remote's default branch as it is now;
-    one made on a history the default branch no longer has (rewritten since, to purge a secret
-    for one) is rebuilt, so nothing of the old history is pushed back. When this run verifies
-    and the earlier one did not (`--no-verify`), the reused commit is verified now. A branch of
-    that name on the remote that an earlier run did not make is never overwritten.
+
+def _earlier_run(job: _Job, clone: _Clone, branch: str, target: str) -> tuple[str, bool] | None:
+    """The branch an earlier run made for this target, to go on from: (commit, pushed).
+
+    Such a branch, on the remote or in the cache, is reused, not redone, if it holds the
+    remote's default branch as it is now; one made on a history the default branch no longer
+    has (rewritten since, to purge a secret for one) is rebuilt, so nothing of the old history
+    is pushed back. A branch of that name on the remote that an earlier run did not make is
+    never overwritten.
+
+    Raises:
+        _Stop: the remote has a branch of that name with no upgrade of ours to `target`.
     """
     if job.dry_run:
         return None
     remote, local = f"origin/{branch}", f"refs/heads/{branch}"
-    if clone.has_ref(remote) and not _made_for(clone, remote, target):
+    if clone.has_ref(remote) and not _fleet_commits(clone, remote, target):
         raise _Stop(
             "error",
             f"branch {branch} already exists on the remote and does not hold the upgrade to "
             f"{target}; delete it or pass another --branch",
         )
     for ref, pushed in ((remote, True), (local, False)):
-        if not clone.has_ref(ref) or not _made_for(clone, ref, target):
+        if not clone.has_ref(ref) or not _fleet_commits(clone, ref, target):
             continue
         if not clone.descends(ref, f"origin/{clone.default}"):
             continue
-        commit = clone.git("rev-parse", ref).strip()
-        clone.pristine()
-        clone.git("checkout", "-q", "-B", branch, commit)
-        done = replace(
-            result,
-            outcome="updated",
-            branch=branch,
-            commit=commit,
-            resumed=True,
-            pushed=pushed,
-            diffstat=clone.git("diff", "--shortstat", f"origin/{clone.default}", commit).strip(),
-        )
-        unverified = "Scaffold-Verify: skipped" in clone.git("log", "-1", "--format=%B", commit)
-        if job.verify and unverified:
-            done = _run_verify(job, clone, src, target, done)
-            if done.outcome == "verify-failed":
-                return done
-        if job.push and not pushed:
-            done = _push(clone, branch, done)
-        return done
+        return clone.git("rev-parse", ref).strip(), pushed
     return None
 
 
-def _made_for(clone: _Clone, ref: str, target: str) -> bool:
-    """Whether `ref` holds an upgrade commit of ours to `target` (people may have added more)."""
-    answers = clone.answers_at(ref)
-    if answers is None or answers.get("_commit") != target:
-        return False
-    return bool(_fleet_commit(clone, ref, target))
+def _resumed(
+    job: _Job, clone: _Clone, branch: str, target: str, service: _Service, pushed: bool
+) -> RepoOutcome | None:
+    """The outcome of a service an earlier run already upgraded on the branch, else None.
+
+    When this run verifies and the earlier one did not (`--no-verify`), it is verified now.
+    """
+    answers = clone.answers_at("HEAD", service.path)
+    commits = [sha for sha, path in _fleet_commits(clone, "HEAD", target) if path == service.path]
+    if not commits or answers is None or answers.get("_commit") != target:
+        return None
+    commit = commits[0]
+    done = replace(
+        service.result,
+        outcome="updated",
+        branch=branch,
+        commit=commit,
+        resumed=True,
+        pushed=pushed,
+        diffstat=clone.git(
+            "diff", "--shortstat", f"origin/{clone.default}", "HEAD", "--", service.path
+        ).strip(),
+    )
+    unverified = "Scaffold-Verify: skipped" in clone.git("log", "-1", "--format=%B", commit)
+    if job.verify and unverified:
+        done = _run_verify(job, clone, service, target, done)
+    return done
 
 
-def _fleet_commit(clone: _Clone, ref: str, target: str) -> str:
-    """The newest upgrade commit of ours to `target` on `ref` that the default branch lacks."""
+def _fleet_commits(clone: _Clone, ref: str, target: str) -> list[tuple[str, str]]:
+    """Our upgrade commits to `target` on `ref` that the default branch lacks, newest first.
+
+    Each as (commit, the directory of the service it upgrades: its trailer, `.` without one).
+    """
     found = clone.git(
         "log",
-        "-1",
-        "--format=%H",
+        "--format=%H%x00%B%x01",
         f"--grep=^{TRAILER}: {re.escape(target)}$",
         f"origin/{clone.default}..{ref}",
     )
-    return found.strip()
+    commits = []
+    for entry in found.split("\x01"):
+        sha, _, body = entry.strip().partition("\0")
+        if not sha:
+            continue
+        service = re.search(rf"^{SERVICE_TRAILER}: (.+)$", body, re.M)
+        commits.append((sha, service[1].strip() if service else "."))
+    return commits
 
 
 def _run_verify(
-    job: _Job, clone: _Clone, src: str, target: str, result: RepoOutcome
+    job: _Job, clone: _Clone, service: _Service, target: str, result: RepoOutcome
 ) -> RepoOutcome:
-    command = _verify_command(src, target, result.language or "")
+    command = _verify_command(service.src, target, result.language or "")
     if not command:
         return result
-    log = clone.path.with_name(clone.path.name + ".verify.log")
+    suffix = "" if service.path == "." else "." + re.sub(r"[^A-Za-z0-9._-]+", "-", service.path)
+    log = clone.path.with_name(f"{clone.path.name}{suffix}.verify.log")
     result = replace(result, verify=command, verify_log=str(log))
     with log.open("w", encoding="utf-8") as out:
         out.write(f"$ {command}\n")
         out.flush()
-        code = _verify_in(clone.path, command, out, job.verify_timeout)
+        code = _verify_in(clone.path / service.path, command, out, job.verify_timeout)
     if code == 0:
         return result
     tail = tuple(log.read_text(encoding="utf-8", errors="replace").splitlines()[-_LOG_TAIL:])
@@ -854,18 +996,21 @@ def _verify_command(src: str, target: str, language: str) -> str:
 
 
 def _commit(
-    clone: _Clone, old: str, new: str, src: str, notes: Sequence[str], verified: str
+    clone: _Clone, service: _Service, old: str, new: str, notes: Sequence[str], verified: str
 ) -> str:
-    lines = [f"Update instrumentation template from {old} to {new}", ""]
+    where = "" if service.path == "." else f" of {service.path}"
+    lines = [f"Update instrumentation template{where} from {old} to {new}", ""]
     if notes:
         lines += ["Template changes:", *[f"- {note}" for note in notes], ""]
     lines += [
         "Made by `scaffold fleet upgrade`.",
         "",
-        f"Scaffold-Template: {src}",
+        f"Scaffold-Template: {service.src}",
         f"{TRAILER}: {new}",
         f"Scaffold-Verify: {verified}",
     ]
+    if service.path != ".":
+        lines.append(f"{SERVICE_TRAILER}: {service.path}")
     identity = () if _has_identity(clone.path) else _IDENTITY
     clone.git(*identity, "commit", "-q", "--no-verify", "-m", "\n".join(lines))
     return clone.git("rev-parse", "HEAD").strip()
@@ -904,23 +1049,31 @@ def _discard(clone: _Clone, branch: str | None) -> None:
 # --- status ------------------------------------------------------------------------------------
 
 
-def _status_one(repo: str, cache: Path) -> RepoStatus:
+def _status_one(repo: str, cache: Path) -> list[RepoStatus]:
+    """The status of every service of one repository (one row when it cannot be read)."""
     status = RepoStatus(repo=repo)
     problems: list[str] = []
     try:
         _refuse_dirty_local(repo)
     except _Stop as stop:
         if stop.outcome == "error":
-            return replace(status, problems=(stop.reason,))
+            return [replace(status, problems=(stop.reason,))]
         problems.append("dirty: " + stop.reason)
     try:
         with _locked(cache, repo) as workdir:
             clone = _sync(repo, workdir)
-            answers = clone.answers_at(f"origin/{clone.default}")
+            found = clone.services(f"origin/{clone.default}")
     except (_Stop, ScaffoldError) as exc:
-        return replace(status, problems=(*problems, _reason(exc)))
-    if answers is None:
-        return replace(status, problems=(*problems, f"no {ANSWERS_FILE}"))
+        return [replace(status, problems=(*problems, _reason(exc)))]
+    if not found:
+        return [replace(status, problems=(*problems, f"no {ANSWERS_FILE}"))]
+    return [
+        _service_status(replace(status, path=path), answers, problems) for path, answers in found
+    ]
+
+
+def _service_status(status: RepoStatus, answers: dict[str, Any], problems: list[str]) -> RepoStatus:
+    problems = list(problems)
     src, current = _str(answers.get("_src_path")), _str(answers.get("_commit"))
     status = replace(
         status,
@@ -1122,6 +1275,16 @@ def _has_identity(path: Path) -> bool:
     return bool(_git_in(path, "config", "user.email", check=False).strip()) and bool(
         _git_in(path, "config", "user.name", check=False).strip()
     )
+
+
+def _made_by_these(answers: dict[str, Any]) -> bool:
+    """Whether an answers file was made by these templates (another copier template's is not)."""
+    return bool(_str(answers.get("_src_path"))) and answers.get("language") in ("go", "rust")
+
+
+def _label(repo: str, path: str) -> str:
+    """A repository, with a service's directory in it: `repo//services/payments`."""
+    return repo if path == "." else f"{repo}//{path}"
 
 
 def _str(value: Any) -> str | None:

@@ -803,3 +803,105 @@ def _running_with(text: str) -> list[int]:
             if text in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+# -- monorepos ---------------------------------------------------------------------------------
+
+
+def _monorepo(root: Path, template: Path, prefix: str, conflict: bool = False) -> Path:
+    """A bare remote of a repository holding two services and other work beside them."""
+    from scaffold.render import NewService
+
+    work = root / "mono"
+    for name in ("payments", "ledger"):
+        NewService(
+            dest=work / "services" / name,
+            data={"service_name": f"{prefix}-{name}", "language": "go"},
+            template=str(template),
+            vcs_ref=OLD,
+            use_defaults=True,
+            git_init=False,
+        ).run()
+    (work / "docs").mkdir()
+    (work / "docs" / "notes.md").write_text("the team's notes\n", encoding="utf-8")
+    # An answers file of another copier template is not a service of these templates.
+    (work / "web").mkdir()
+    (work / "web" / ".copier-answers.yml").write_text("_src_path: gh:acme/web\n_commit: v3\n")
+    if conflict:
+        path, line, edited = SAMPLING_LINE["go"]
+        target = work / "services" / "ledger" / path
+        target.write_text(target.read_text(encoding="utf-8").replace(line, edited), "utf-8")
+    git(root, "init", "-q", "--initial-branch=main", str(work))
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "Two services and their notes")
+    remote = root / "mono.git"
+    git(root, "clone", "-q", "--bare", str(work), str(remote))
+    return remote
+
+
+def test_fleet_status_and_upgrade_take_every_service_of_a_monorepo_on_one_branch(
+    template: Path, tmp_path: Path
+) -> None:
+    remote = _monorepo(tmp_path, template, "flmono")
+    location = f"file://{remote}"
+    cache = tmp_path / "cache"
+
+    statuses = fleet_status([location], cache_dir=cache)
+
+    assert [(s.path, s.service, s.current, s.latest, s.behind) for s in statuses] == [
+        ("services/ledger", "flmono-ledger", OLD, NEW, 1),
+        ("services/payments", "flmono-payments", OLD, NEW, 1),
+    ]
+    table = status_table(statuses)
+    assert table[1].startswith(f"{location}//services/ledger ")
+    assert table[2].startswith(f"{location}//services/payments ")
+
+    report = FleetUpgrade([location], verify=False, push=True, cache_dir=cache).run()
+
+    assert [(o.path, o.outcome, o.pushed) for o in report.outcomes] == [
+        ("services/ledger", "updated", True),
+        ("services/payments", "updated", True),
+    ], report.table()
+    assert report.table()[-1].startswith("1 repository, 2 services in ")
+    head = _refs(remote)[f"refs/heads/{BRANCH}"]
+    commits = git(remote, "rev-list", f"main..{BRANCH}").split()
+    assert len(commits) == 2 and head == commits[0]
+    assert {o.commit for o in report.outcomes} == set(commits)
+    for outcome in report.outcomes:
+        touched = git(remote, "show", "--name-only", "--format=", outcome.commit or "").split()
+        assert touched and all(p.startswith(outcome.path + "/") for p in touched), touched
+        assert _trailer(remote, outcome.commit or "", "Scaffold-Service") == outcome.path
+        assert _trailer(remote, outcome.commit or "", "Scaffold-Version") == NEW
+        policy = _show(remote, BRANCH, f"{outcome.path}/internal/telemetry/policy.go")
+        assert NEW_CODE["go"]["internal/telemetry/policy.go"] in policy
+    assert _show(remote, BRANCH, "docs/notes.md") == "the team's notes\n"
+    assert yaml.safe_load(_show(remote, BRANCH, "web/.copier-answers.yml"))["_commit"] == "v3"
+
+    again = FleetUpgrade([location], verify=False, push=True, cache_dir=cache).run()
+    assert [(o.outcome, o.resumed, o.commit) for o in again.outcomes] == [
+        ("updated", True, o.commit) for o in report.outcomes
+    ]
+    assert _refs(remote)[f"refs/heads/{BRANCH}"] == head, "nothing redone, nothing pushed again"
+
+
+def test_a_conflict_in_one_service_of_a_monorepo_leaves_the_others_upgraded(
+    template: Path, tmp_path: Path
+) -> None:
+    remote = _monorepo(tmp_path, template, "flmonoc", conflict=True)
+    location = f"file://{remote}"
+
+    report = FleetUpgrade([location], verify=False, push=True, cache_dir=tmp_path / "c").run()
+
+    ledger, payments = report.outcomes
+    assert (ledger.path, ledger.outcome, ledger.commit, ledger.pushed) == (
+        "services/ledger",
+        "conflict",
+        None,
+        False,
+    )
+    assert ledger.conflicts == ("internal/telemetry/policy.go",)
+    assert (payments.outcome, payments.pushed) == ("updated", True)
+    assert git(remote, "rev-list", f"main..{BRANCH}").split() == [payments.commit]
+    assert report.counts()["conflict"] == 1 and report.counts()["updated"] == 1
+    with pytest.raises(FleetFailedError, match=f"{re.escape(location)}//services/ledger"):
+        report.raise_for_failures()

@@ -62,10 +62,11 @@ var (
 //
 // Spans are named "{method} {route}" after the route pattern that
 // [http.ServeMux] matched, or by the method alone when no route matched, so wrap the mux,
-// not the handlers behind it. Requests to /healthz, /readyz, /livez are
-// neither traced nor measured. The request headers named by the policy are recorded as
+// not the handlers behind it. The request headers named by the policy are recorded as
 // http.request.header.<name> attributes, except the redacted ones, and the query is recorded
 // as url.query with the values of the redacted parameters replaced by "REDACTED".
+// Requests to the policy's untraced routes are neither traced nor measured:
+// /healthz, /readyz, /livez.
 //
 // While telemetry is off (see [SetEnabled]) requests bypass the instrumentation, but the
 // trace context of the request is still extracted: the handler's outgoing calls carry it on.

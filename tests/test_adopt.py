@@ -1096,3 +1096,72 @@ def test_an_update_that_needs_a_new_dependency_reconciles_go_mod(tmp_path: Path)
     )
     run(["go", "build", "./..."], project, GO_ENV)
     run(["go", "vet", "./internal/telemetry/..."], project, GO_ENV)
+
+
+def test_a_service_adopted_before_the_scope_answer_takes_the_package_alone_once_it_says_so(
+    tmp_path: Path,
+) -> None:
+    """The migration docs/upgrade.md gives: add `scope: package` to the answers file."""
+    import re as regex
+    import shutil
+
+    from scaffold.render import NewService
+
+    from .test_update import _release_v2
+
+    template = init_template_repo(tmp_path / "templates", "v1.0.0")
+    # v1.0.0 as released before the scope answer: no `_exclude`, no `scope` question.
+    config = template / "copier.yml"
+    text = config.read_text(encoding="utf-8")
+    text = regex.sub(r"(?m)^_exclude:\n(  - [^\n]*\n)+", "", text)
+    text = regex.sub(r"(?ms)^# What the project holds.*?^scope:\n(  [^\n]*\n)+\n", "", text)
+    assert "_exclude" not in text and "\nscope:" not in text
+    config.write_text(text, encoding="utf-8")
+    _git(template, "commit", "-q", "-am", "v1 without scope")
+    _git(template, "tag", "-f", "v1.0.0")
+    # What adopt wrote then: the package and the answers file of a whole render, copied.
+    project = _repo(
+        tmp_path / "orders",
+        {"go.mod": GO_MOD, "cmd/orders/main.go": GO_MAIN, "README.md": "# Orders\n"},
+    )
+    scratch = tmp_path / "scratch"
+    NewService(
+        dest=scratch,
+        data={"language": "go", "service_name": "orders", "module": "example.com/shop/orders"},
+        template=str(template),
+        vcs_ref="v1.0.0",
+        use_defaults=True,
+        git_init=False,
+    ).run()
+    shutil.copytree(scratch / "internal", project / "internal")
+    shutil.copy(scratch / ANSWERS_FILE, project / ANSWERS_FILE)
+    answers = (project / ANSWERS_FILE).read_text()
+    assert "scope" not in answers
+    (project / ANSWERS_FILE).write_text(answers + "scope: package\n")
+    _commit(project, "adopted, then told the answers file its scope")
+    before = _tree(project)
+    # v2.0.0: today's template set (scope and _exclude back), a new policy, a new main.
+    shutil.rmtree(template / "go")
+    shutil.copytree(Path(__file__).resolve().parent.parent / "templates" / "go", template / "go")
+    config.write_text(
+        (Path(__file__).resolve().parent.parent / "templates" / "copier.yml").read_text(
+            encoding="utf-8"
+        ),
+        encoding="utf-8",
+    )
+    main = template / "go" / "cmd" / "{{ service_name }}" / "main.go.jinja"
+    main.write_text(main.read_text(encoding="utf-8") + "\n// v2\n", encoding="utf-8")
+    _git(template, "add", "-A")
+    _git(template, "commit", "-q", "-m", "today's template set")
+    _release_v2(template)
+
+    result = UpdateService(project).run()
+
+    assert result.conflicts == ()
+    changed = _status(project)
+    assert "internal/telemetry/policy.go" in changed
+    assert all(p.startswith("internal/telemetry/") or p == ANSWERS_FILE for p in changed), changed
+    after = _tree(project)
+    for own in ("cmd/orders/main.go", "README.md", "go.mod"):
+        assert after[own] == before[own], own
+    assert yaml.safe_load((project / ANSWERS_FILE).read_text())["scope"] == "package"

@@ -690,7 +690,7 @@ def _wiring(
         module = [f"mod {mod};  // in src/main.rs"]
     return [
         *module,
-        f"let _telemetry = {mod}::init({mod}::Config::default())?;  // inside the runtime",
+        f"let _telemetry = {mod}::init({mod}::Config::default());  // inside the runtime",
         f".layer({mod}::OtelLayer::new())  // on the axum Router",
     ]
 

@@ -801,13 +801,13 @@ def test_a_rej_file_of_an_earlier_update_is_refused_by_name(world: World, tmp_pa
     (svc / ".gitignore").write_text(_read(svc / ".gitignore") + "*.rej\n", encoding="utf-8")
     _commit(svc, "ignore .rej")
     hunk = "@@ -1 +1 @@\n-old\n+a change nobody applied yet\n"
-    (svc / (SETUP_GO + ".rej")).write_text(hunk, encoding="utf-8")
+    (svc / (POLICY_GO + ".rej")).write_text(hunk, encoding="utf-8")
     before = _state(svc)
 
     for pretend in (True, False):
         with pytest.raises(DirtyRepoError) as caught:
             UpdateService(svc, pretend=pretend).run()
-        assert SETUP_GO + ".rej" in str(caught.value) and caught.value.exit_code == 8
+        assert POLICY_GO + ".rej" in str(caught.value) and caught.value.exit_code == 8
         assert "apply each" in str(caught.value)
     assert _state(svc) == before
 
@@ -831,9 +831,9 @@ def test_binary_edits_are_kept_and_reported_never_dropped(world: World, tmp_path
     theirs = subprocess.run(
         ["git", "show", ":3:README.md"], cwd=svc, capture_output=True, check=True
     ).stdout.decode()
-    assert f"`parentbased_traceidratio`, `{V2_RATIO}`" in theirs
+    assert f"| `dev` | {V2_RATIO} |" in theirs
     assert any("git checkout --theirs README.md" in line for line in result.summary())
-    assert f"defaultSamplingRatio = {V2_RATIO}\n" in _read(svc / SETUP_GO)
+    assert dev_ratio(V2_RATIO) in _read(svc / POLICY_GO)
 
 
 def _monorepo(world: World, tmp_path: Path) -> Path:
@@ -856,9 +856,9 @@ def test_a_service_in_a_monorepo_is_updated_without_touching_anything_else(
 ) -> None:
     repo = _monorepo(world, tmp_path)
     svc = repo / "services" / "payments"
-    setup = svc / SETUP_GO
+    setup = svc / POLICY_GO
     setup.write_text(
-        _read(setup).replace("defaultSamplingRatio = 1.0\n", "defaultSamplingRatio = 0.7\n"),
+        _read(setup).replace(dev_ratio("1.0"), dev_ratio("0.7")),
         encoding="utf-8",
     )
     _commit(repo, "Our own ratio")
@@ -875,13 +875,13 @@ def test_a_service_in_a_monorepo_is_updated_without_touching_anything_else(
     outside = {p: c for p, c in _tree(repo).items() if not p.startswith("services/")}
     result = UpdateService(svc).run()
 
-    assert result.conflicts == (SETUP_GO,)
+    assert result.conflicts == (POLICY_GO,)
     assert "<<<<<<<" in _read(setup)
     assert {p: c for p, c in _tree(repo).items() if not p.startswith("services/")} == outside
     assert (repo / "docs" / "notes.md.rej").read_text(encoding="utf-8").endswith("+keep me\n")
     changed = _git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
     assert changed and all(line[3:].startswith("services/payments/") for line in changed)
-    assert _unmerged(repo) == {f"services/payments/{SETUP_GO}"}
+    assert _unmerged(repo) == {f"services/payments/{POLICY_GO}"}
 
 
 # -- interrupted updates: real signals to a real `scaffold update` -------------------------------
@@ -923,7 +923,7 @@ def test_an_interrupted_update_puts_the_service_back_exactly(
     world: World, tmp_path: Path, stage: str, signum: int, code: int
 ) -> None:
     svc = world.copy(tmp_path / "svc")
-    setup = svc / SETUP_GO
+    setup = svc / POLICY_GO
     setup.write_text(
         _read(setup).replace("package telemetry\n", "package telemetry\n\n// Ours.\n", 1),
         encoding="utf-8",

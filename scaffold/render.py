@@ -341,9 +341,15 @@ def _next_steps(dest: Path, answers: Mapping[str, Any]) -> list[str]:
     except OSError:  # the current directory was removed
         cwd = Path("/")
     where = dest.relative_to(cwd) if dest != cwd and dest.is_relative_to(cwd) else dest
-    steps = [f"cd {where}"]
     if answers.get("language") == "rust":
-        steps += ["cargo test", "cargo run"]
+        test, run = "cargo test", "cargo run"
     else:
-        steps += ["go test ./...", f"go run ./cmd/{answers['service_name']}"]
-    return steps
+        test, run = "go test ./...", f"go run ./cmd/{answers['service_name']}"
+    # `scaffold dev` blocks, as the service does: each gets a terminal of its own.
+    width = max(len(run), len("scaffold dev"))
+    return [
+        f"cd {where}",
+        test,
+        f"{'scaffold dev':<{width}}  # in a second terminal: shows each trace the service sends",
+        f"{run:<{width}}  # then: curl localhost:8080/hello",
+    ]

@@ -225,6 +225,21 @@ def test_a_port_in_use_is_refused_before_anything_is_built(tmp_path: Path) -> No
     assert "build.sh" not in proc.stderr
 
 
+def test_without_go_the_build_fails_with_what_to_install(tmp_path: Path) -> None:
+    """No cached collector and no Go: one line that says what is missing, exit 15."""
+    proc = subprocess.run(
+        [SCAFFOLD, "dev", "--grpc-port", str(free_port()), "--http-port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PATH": "/usr/bin:/bin", "SCAFFOLD_CACHE": str(tmp_path / "cache")},
+    )
+    assert proc.returncode == 15, proc.stderr
+    assert "the collector build failed (Go is not installed)" in proc.stderr
+    assert "install Go 1.26 or newer" in proc.stderr
+
+
 def post_otlp(port: int, body: dict[str, Any]) -> None:
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/traces",

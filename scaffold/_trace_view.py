@@ -9,6 +9,7 @@ under it. Written for 80 columns; wider terminals get longer bars.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
@@ -213,8 +214,11 @@ def run_dev(
             try:
                 for trace in sink.watch():
                     view.show(trace)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as exc:
                 echo(f"Stopped; {sink.span_count} span(s) received.")
+                # Ctrl-C is how one ends it; SIGTERM and SIGHUP report themselves as usual.
+                if getattr(exc, "signum", signal.SIGINT) != signal.SIGINT:
+                    raise
             return
         echo(f"Waiting up to {timeout:g}s for a trace with spans from {expect_services} services.")
         found = sink.wait_for_trace(expect_services, timeout, on_trace=view.show)

@@ -292,6 +292,16 @@ def test_watch_mode_shows_each_trace_and_stops_cleanly_on_ctrl_c(otelcol: Path) 
         assert probe.connect_ex(("127.0.0.1", http)) != 0
 
 
+def test_sigterm_stops_the_collector_too_and_reports_itself(otelcol: Path) -> None:
+    proc, grpc, http = start_dev()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    for port in (grpc, http):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 def test_expect_trace_times_out_and_says_what_arrived(otelcol: Path) -> None:
     proc, _, http = start_dev("--expect-trace", "--services", "2", "--timeout", "4")
     post_otlp(http, GO_HALF)

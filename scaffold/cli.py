@@ -49,7 +49,7 @@ from scaffold.policy_diff import diff_policies, load_policy_spec
 from scaffold.questions import load_answers_file, parse_data
 from scaffold.release import TemplateRelease
 from scaffold.render import NewService
-from scaffold.source import bundled_templates, open_source, version_tag
+from scaffold.source import bundled_templates, open_source
 from scaffold.template_repo import DEFAULT_VERSION, init_template_repo
 from scaffold.templates import CheckReport, CombinationResult, TemplateCheck
 from scaffold.update import UpdateService, check
@@ -447,6 +447,8 @@ def template() -> None:
 @_handle_errors
 def template_init(dest: Path, tag: str) -> None:
     """Create a template repository from the bundled set, committed and tagged."""
+    from scaffold.source import version_tag
+
     repo = init_template_repo(dest, tag)
     click.echo(f"Created template repository {repo} at {version_tag(tag)}")
     click.echo("Next: push it, then `scaffold new --template <its git URL>`")

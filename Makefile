@@ -10,7 +10,7 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile e2e demo bench collector golden template-check clean
+.PHONY: install lint format test test-unit test-compile e2e demo demo-trace bench collector golden template-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ demo: install
 	$(BIN)/scaffold new payments-api --lang go --defaults --data boundaries='[http_client, grpc_server, grpc_client, database, messaging]' --dest $(DEMO_DIR)/payments-api
 	$(BIN)/scaffold new ledger --lang rust --defaults --dest $(DEMO_DIR)/ledger
 	@echo "Demo services are in $(DEMO_DIR)/: see their README.md"
+
+# Build and run the demo services, call Go -> Rust once, and let `scaffold dev` show the one trace
+# across both (exit 0 when it arrived). Needs Go and Rust; the first run builds the collector.
+demo-trace: demo
+	bash scripts/demo-trace.sh $(DEMO_DIR)
 
 # Benchmarks that print figures: scaffold new vs copier copy, the generated middleware, fleet upgrade
 # vs a serial copier update loop.

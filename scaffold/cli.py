@@ -323,6 +323,80 @@ def collector(
 
 
 @cli.command()
+@click.option(
+    "--expect-trace",
+    is_flag=True,
+    help="Exit 0 once a trace with spans from --services services arrived; exit 16 after --timeout.",
+)
+@click.option(
+    "--services",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --expect-trace: how many services the trace must cross.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="With --expect-trace: seconds to wait once the sink listens.",
+)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=4317, show_default=True)
+@click.option("--http-port", type=click.IntRange(1, 65535), default=4318, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 lets containers send too.",
+)
+@click.option(
+    "--collector",
+    "collector_binary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Run this collector binary [default: the project's own build, built once and cached].",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the configuration, traces.jsonl and the collector's log here.",
+)
+@_handle_errors
+def dev(
+    expect_trace: bool,
+    services: int,
+    timeout: float,
+    grpc_port: int,
+    http_port: int,
+    host: str,
+    collector_binary: Path | None,
+    workdir: Path | None,
+) -> None:
+    """See your traces: a local collector on the standard OTLP ports that shows each trace.
+
+    Services made by `scaffold new` export to localhost:4317 by default, so run this, start
+    the services, and every trace they produce is printed as a tree: service, span, timing,
+    status and the attributes that matter. The collector is the project's own build: the first
+    run builds it (minutes, with progress), later runs reuse it.
+    """
+    from scaffold._trace_view import run_dev
+    from scaffold.dev import DevSink
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    sink = DevSink(
+        host=host,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        collector=collector_binary,
+        workdir=workdir,
+        on_build_output=echo,
+    )
+    run_dev(sink, services if expect_trace else None, timeout, echo)
+
+
+@cli.command()
 @click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 @click.option(
     "--to",
@@ -365,13 +439,18 @@ def template() -> None:
 @template.command("init")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option(
-    "--tag", default=DEFAULT_VERSION, show_default=True, help="First version tag (PEP 440)."
+    "--tag",
+    default=DEFAULT_VERSION,
+    show_default=True,
+    help="First version (PEP 440); the tag is v-prefixed either way.",
 )
 @_handle_errors
 def template_init(dest: Path, tag: str) -> None:
     """Create a template repository from the bundled set, committed and tagged."""
+    from scaffold.source import version_tag
+
     repo = init_template_repo(dest, tag)
-    click.echo(f"Created template repository {repo} at {tag}")
+    click.echo(f"Created template repository {repo} at {version_tag(tag)}")
     click.echo("Next: push it, then `scaffold new --template <its git URL>`")
 
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scaffold.traces import Trace
 
 __all__ = [
     "AnswerError",
@@ -17,9 +21,11 @@ __all__ = [
     "CollectorError",
     "ConflictError",
     "DestinationError",
+    "DevSinkError",
     "DirtyRepoError",
     "FleetFailedError",
     "GitError",
+    "NoTraceError",
     "NotVersionedError",
     "PolicyError",
     "PolicyProblem",
@@ -216,4 +222,44 @@ class FleetFailedError(ScaffoldError):
             f"{len(self.failed)} of {total} repositories failed: {_listing(self.failed)}",
             hint="see the table or the JSON report for each reason, fix, and run the same "
             "command again (finished repositories are not redone)",
+        )
+
+
+class DevSinkError(ScaffoldError):
+    """`scaffold dev`: the local telemetry sink cannot start, or its collector stopped.
+
+    A port in use, a failed collector build, a collector that exits by itself.
+    """
+
+    exit_code = 15
+
+
+class NoTraceError(ScaffoldError):
+    """`scaffold dev --expect-trace`: no trace across enough services arrived in time."""
+
+    exit_code = 16
+
+    def __init__(self, services: int, timeout: float, received: Sequence[Trace]) -> None:
+        self.services = services
+        self.timeout = timeout
+        self.received = list(received)
+        if not self.received:
+            seen = "no span arrived at all"
+            hint = (
+                "start the services with the sink running; they export to localhost:4317 unless "
+                "OTEL_EXPORTER_OTLP_ENDPOINT says otherwise"
+            )
+        else:
+            widest = max(self.received, key=lambda t: (len(t.services), len(t.spans)))
+            seen = (
+                f"{len(self.received)} trace(s) arrived; the widest has spans from "
+                f"{', '.join(widest.services)}"
+            )
+            hint = (
+                "check that each service is running, that the calls between them go through "
+                "the instrumented clients, and that every service exports here"
+            )
+        super().__init__(
+            f"no trace with spans from {services} services arrived within {timeout:g}s ({seen})",
+            hint=hint,
         )

@@ -48,7 +48,7 @@ from scaffold import _git, _yaml
 from scaffold._git import GitFailed
 from scaffold._signals import Interrupted, deferred
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
-from scaffold.source import latest_version, open_source
+from scaffold.source import as_tagged, latest_version, open_source
 from scaffold.update import (
     ANSWERS_FILE,
     UpdateService,
@@ -639,7 +639,7 @@ def _upgrade_clone(
     job: _Job, clone: _Clone, answers: dict[str, Any], result: RepoOutcome
 ) -> RepoOutcome:
     src = _str(answers.get("_src_path")) or ""
-    target = job.to or _latest(src)
+    target = as_tagged(job.to, _template_tags(src)) if job.to else _latest(src)
     result = replace(result, to_version=target)
     if result.from_version and _same_version(result.from_version, target):
         clone.pristine()

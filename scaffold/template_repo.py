@@ -19,7 +19,7 @@ from scaffold._git import GitFailed
 from scaffold._signals import deferred
 from scaffold.errors import DestinationError, GitError, TemplateError
 from scaffold.render import commit_all, identity_env
-from scaffold.source import bundled_templates
+from scaffold.source import bundled_templates, version_tag
 
 __all__ = ["DEFAULT_VERSION", "init_template_repo"]
 
@@ -33,7 +33,8 @@ def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
 
     Args:
         dest: a directory that does not exist yet or is empty.
-        version: the first version tag, a PEP 440 version such as `v0.1.0`.
+        version: the first version, a PEP 440 version such as `v0.1.0`; the tag is always
+            `v`-prefixed (`0.1.0` tags `v0.1.0`), like the tags `template release` makes.
 
     Returns:
         The absolute path of the new repository: what `scaffold new --template` takes and what
@@ -45,6 +46,7 @@ def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
         GitError: git failed; nothing is left at `dest`.
     """
     _check_version(version)
+    version = version_tag(version)
     dest = dest.expanduser().absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise DestinationError(

@@ -46,14 +46,14 @@ from scaffold._git import GitFailed
 from scaffold._workspace import Change, Scratch, carry, refuse_in_the_way
 from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
 from scaffold.errors import (
-    AnswerError,
     DestinationError,
     DirtyRepoError,
     GitError,
     NotVersionedError,
     TemplateError,
 )
-from scaffold.source import bundled_templates, is_git_root, latest_version, open_source
+from scaffold.render import copier_answer_error
+from scaffold.source import as_tagged, bundled_templates, is_git_root, latest_version, open_source
 
 __all__ = [
     "ANSWERS_FILE",
@@ -507,7 +507,8 @@ def _target(service: _Service, refs: TemplateRefs, to: str | None) -> str:
     if latest is None:
         raise _no_tags(service)
     _check_current(service, refs)
-    target = to or latest
+    # A version names its tag in either spelling: `--to 1.1.0` finds the tag v1.1.0.
+    target = as_tagged(to, refs.names) if to else latest
     if target not in refs.names and not _SHA.match(target):
         known = ", ".join(_newest(refs.tags, 3))
         raise TemplateError(
@@ -586,10 +587,9 @@ def _update(service: _Service, target: str, old_dir: Path) -> tuple[UpdateResult
     except ValueError as exc:
         if isinstance(exc, CopierError):
             raise _copier_failed(service, target, exc) from None
-        # copier reports a question it cannot answer with defaults this way.
-        raise AnswerError(
-            "answers", f"{_first_line(exc)} (the new template version asks a new question)"
-        ) from None
+        # copier reports an answer the new version's validators refuse, or a question it
+        # cannot answer with defaults, this way.
+        raise copier_answer_error(exc, f"asked by {target}") from None
     except (CopierError, ProcessExecutionError, GitFailed, OSError) as exc:
         raise _copier_failed(service, target, exc) from None
     result = _report(service, target, removed, binary)

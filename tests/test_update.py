@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from scaffold import errors
 from scaffold.cli import cli
 from scaffold.errors import (
+    AnswerError,
     BehindError,
     ConflictError,
     DestinationError,
@@ -717,6 +718,67 @@ def test_cli_flow_init_new_check_update(tmp_path: Path) -> None:
     assert updated.exit_code == 0, updated.output
     assert "v2.0.0" in updated.output
     assert runner.invoke(cli, ["check", str(service)]).exit_code == 0
+
+
+def test_init_and_release_tag_one_spelling_and_update_takes_either(tmp_path: Path) -> None:
+    """`template init --tag 1.0.0` and `template release 1.1.0` both tag with a `v`; `update
+    --to` finds a tag written either way, including a hand-made tag without the `v`."""
+    runner = CliRunner()
+    template = tmp_path / "templates"
+    made = runner.invoke(cli, ["template", "init", str(template), "--tag", "1.0.0"])
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith(f"Created template repository {template} at v1.0.0\n")
+    service = tmp_path / "payments"
+    created = runner.invoke(
+        cli, ["new", "payments", "--defaults", "--template", str(template), "--dest", str(service)]
+    )
+    assert created.exit_code == 0, created.output
+
+    (template / "NOTES.md").write_text("Notes for service teams.\n", encoding="utf-8")
+    _commit(template, "Add notes")
+    released = runner.invoke(
+        cli, ["template", "release", "1.1.0", "--repo", str(template), "--no-check"]
+    )
+    assert released.exit_code == 0, released.output
+    assert [tag.name for tag in git.Repo(template).tags] == ["v1.0.0", "v1.1.0"]
+
+    updated = runner.invoke(cli, ["update", str(service), "--to", "1.1.0"])
+    assert updated.exit_code == 0, updated.output
+    assert _answers(service)["_commit"] == "v1.1.0"
+    _commit(service, "Update to v1.1.0")
+
+    _release_v2(template)
+    _git(template, "tag", "2.0.0", "v2.0.0")  # a tag made by hand, without the `v`
+    _git(template, "tag", "-d", "v2.0.0")
+    assert UpdateService(service, to="v2.0.0").run().to_version == "2.0.0"
+
+
+def test_a_multi_line_template_validator_is_reported_whole(world: World, tmp_path: Path) -> None:
+    """copier keeps a validator's line breaks; the report must not stop at the first one."""
+    template = tmp_path / "templates"
+    shutil.copytree(world.template, template, symlinks=True)
+    with (template / "copier.yml").open("a", encoding="utf-8") as config:
+        # A new question whose default its validator refuses: an update with --defaults fails.
+        config.write(
+            "\nregion:\n  type: str\n  default: ''\n  validator: >-\n"
+            "    {% if not region %}Every service now names its region,\n"
+            "      as the platform team announced;\n    answer with --data region=eu-1{% endif %}\n"
+        )
+    _commit(template, "Ask for the region")
+    _git(template, "tag", "v3.0.0")
+    svc = world.copy(tmp_path / "svc")
+    answers = _answers(svc)
+    answers["_src_path"] = str(template)
+    (svc / ANSWERS_FILE).write_text(yaml.safe_dump(answers), encoding="utf-8")
+    _commit(svc, "Take updates from the copy")
+
+    with pytest.raises(AnswerError) as caught:
+        UpdateService(svc, to="v3.0.0").run()
+    assert str(caught.value) == (
+        "region: Every service now names its region, as the platform team announced; answer "
+        "with --data region=eu-1 (asked by v3.0.0)"
+    )
+    assert _git(svc, "status", "--porcelain") == ""
 
 
 def test_cli_update_with_a_conflict_exits_with_its_own_code(world: World, tmp_path: Path) -> None:

@@ -113,6 +113,19 @@ HTTP_SERVER = Convention(
         "network.local.port": Attr("int", ALLOWED),
         "network.transport": Attr("string", ALLOWED),
         "user_agent.synthetic.type": Attr("string", ALLOWED),
+        # The bundled policy's http.redacted_headers, never recorded.
+        **{
+            f"http.request.header.{name}": Attr(
+                "string[]", FORBIDDEN, "policy http.redacted_headers"
+            )
+            for name in (
+                "authorization",
+                "cookie",
+                "set-cookie",
+                "proxy-authorization",
+                "x-api-key",
+            )
+        },
         # Org attributes a request carries as baggage members (policy attribute registry).
         "acme.tenant.id": Attr("string", CONDITIONAL),
         "acme.team": Attr("string", CONDITIONAL),
@@ -470,15 +483,17 @@ def http_server(
     method_original: str | None = None,
     query: str | None = None,
     request_body: int = 0,
-    direct: bool = True,
+    from_tier: bool = True,
     parent: int | None = None,
     logs: tuple[str, ...] = (),
     also: Mapping[str, Matcher] | None = None,
 ) -> SpanSpec:
-    """An HTTP server span of the main process's public listener.
+    """An HTTP server span of a process's public listener (the scenario's, unless `also` says).
 
-    `also` adds the values a scenario fixes beyond these. `direct` requests come from the tier itself, so the user agent and the answer's body size
-    are known; the others come from the service's own HTTP client.
+    A request `from_tier` has the tier's User-Agent; the others come from the service's own
+    HTTP client, which sends a User-Agent of its own. Either way the answer's body reached the
+    tier, directly or relayed by /call.
+    `also` adds the values a scenario fixes beyond these.
     """
     attributes: dict[str, Matcher] = {
         "http.request.method": Is(method),
@@ -491,9 +506,10 @@ def http_server(
         "network.peer.address": Is(LOOPBACK),
         "network.peer.port": ANY,
         "network.protocol.version": Is("1.1"),
-        "user_agent.original": Is(USER_AGENT) if direct else ANY,
-        "http.request.header.user-agent": Is((USER_AGENT,)) if direct else ANY,
-        "http.response.body.size": ResponseBodySize() if direct else ANY,
+        "user_agent.original": Is(USER_AGENT) if from_tier else ANY,
+        "http.request.header.user-agent": Is((USER_AGENT,)) if from_tier else ANY,
+        # What the tier received: the answer itself, or the downstream's answer relayed.
+        "http.response.body.size": ResponseBodySize(),
     }
     if route is not None:
         attributes["http.route"] = Is(route)
@@ -573,6 +589,28 @@ def messaging(convention: Convention, operation: str, parent: int) -> SpanSpec:
 
 
 HELLO = {"service": "{service}", "message": "hello"}
+
+# The processes of one build a run starts, by name, with their DOWNSTREAM_URL; each listens on
+# `{name}_port` and `{name}_grpc_port`, and its GRPC_TARGET is its own gRPC port, so every span
+# of a run comes from one language.
+PROCESSES = {
+    # Calls its own /hello, a secret in the query.
+    "main": "http://127.0.0.1:{main_port}/hello?token={secret_downstream}&page=1",
+    # Calls a closed port.
+    "broken": "http://127.0.0.1:{closed_port}/hello?token={secret_closed}",
+    # Calls a path of the main process that no route matches: a 4xx for its client.
+    "relay": "http://127.0.0.1:{main_port}/no/such/route?token={secret_relay}",
+}
+
+# The secrets the script plants; none may show up anywhere.
+SECRETS = (
+    "secret_query",
+    "secret_auth",
+    "secret_cookie",
+    "secret_downstream",
+    "secret_closed",
+    "secret_relay",
+)
 
 # --- The scenario script ----------------------------------------------------------------------
 # Sent in this order to both languages, each request with its own sampled `traceparent` (so its
@@ -684,7 +722,7 @@ SCENARIOS: tuple[Scenario, ...] = (
                 route="/hello",
                 status=200,
                 query="token=REDACTED&page=1",
-                direct=False,
+                from_tier=False,
                 parent=1,
                 logs=("DEBUG", "INFO"),
                 also={"acme.tenant.id": Is("tenant-42")},
@@ -706,6 +744,31 @@ SCENARIOS: tuple[Scenario, ...] = (
             ),
         ),
         process="broken",
+    ),
+    Scenario(
+        "client_status",
+        "GET /call relays a downstream 404: an error for the client, not for either server",
+        Request("GET", "/call"),
+        Response(404),
+        (
+            http_server("GET /call", path="/call", route="/call", status=404),
+            http_client(
+                url="http://127.0.0.1:{main_port}/no/such/route?token=REDACTED",
+                port="main_port",
+                status=404,
+                parent=0,
+            ),
+            http_server(
+                "GET",
+                path="/no/such/route",
+                status=404,
+                query="token=REDACTED",
+                from_tier=False,
+                parent=1,
+                also={"server.port": Is(Ref("main_port"))},
+            ),
+        ),
+        process="relay",
     ),
     Scenario(
         "grpc_ok",
@@ -792,9 +855,6 @@ SCENARIOS: tuple[Scenario, ...] = (
         ),
     ),
 )
-
-# The process serving a scenario listens on `port`; `main_port` and `closed_port` are fixed.
-PROCESS_PORTS = {"main": "main_port", "broken": "broken_port"}
 
 
 # --- Upstream limitations ---------------------------------------------------------------------

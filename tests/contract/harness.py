@@ -1,9 +1,9 @@
 """Build the two services, run them against a collector, drive the scenario script.
 
 One `Run` is one language over one OTLP protocol: a fresh collector that writes everything it
-receives to a file, the service's `main` process (its downstream is its own /hello, its gRPC
-target its own gRPC port) and its `broken` process (its downstream is a closed port), the
-scenario script sent to them, then SIGTERM so they flush, and the collector's output parsed.
+receives to a file, the processes of `expectations.PROCESSES` (one build, each with its own
+ports and DOWNSTREAM_URL; its gRPC target is its own gRPC port), the scenario script sent to
+them, then SIGTERM so they flush, and the collector's output parsed.
 """
 
 from __future__ import annotations
@@ -12,17 +12,18 @@ import http.client
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from ..toolchains import CARGO_ENV, GO_ENV, Collector, free_port
-from .expectations import SCENARIOS, USER_AGENT
+from .expectations import PROCESSES, SCENARIOS, SECRETS, USER_AGENT
 from .model import Context, Scenario, resolve
 from .otlp import Telemetry, read_telemetry
 
@@ -61,7 +62,12 @@ def build(language: str, project: Path, service: str, run_tool: RunTool) -> Buil
         run_tool(["go", "build", "-o", str(binary), f"./cmd/{service}"], project, GO_ENV, 900)
     else:
         run_tool(["cargo", "build", "--bin", service], project, CARGO_ENV, 2400)
-        binary = Path(CARGO_ENV["CARGO_TARGET_DIR"]) / "debug" / service
+        built = Path(CARGO_ENV["CARGO_TARGET_DIR"]) / "debug" / service
+        if not built.is_file():
+            raise HarnessError(f"the rust build left no binary at {built}")
+        # The target directory is shared: keep this build's binary from the next one's.
+        binary = project / service
+        shutil.copy2(built, binary)
     if not binary.is_file():
         raise HarnessError(f"the {language} build left no binary at {binary}")
     return Build(language, service, binary)
@@ -133,11 +139,13 @@ class Process:
             if http_up and grpc_up:
                 return
             time.sleep(0.1)
-        self.proc.kill()
-        self.proc.wait()
+        exited = self.proc.poll()
+        if exited is None:
+            self.proc.kill()
+            self.proc.wait()
         state = (
-            f"exited with {self.proc.returncode}"
-            if not (http_up or grpc_up)
+            f"it exited with {exited}"
+            if exited is not None
             else f"HTTP {'up' if http_up else 'down'}, gRPC {'up' if grpc_up else 'down'}"
         )
         raise HarnessError(
@@ -200,7 +208,6 @@ class Run:
     telemetry: Telemetry
     seconds: float
     collector_log: str = ""
-    errors: list[str] = field(default_factory=list)
 
 
 def _collector_config(grpc: int, http_port: int, health: int, output: Path) -> str:
@@ -253,38 +260,20 @@ def run_contract(service: Build, protocol: str, otelcol: Path, workdir: Path, or
     )
     endpoint = f"http://127.0.0.1:{grpc if protocol == 'grpc' else http_port}"
 
-    run_secrets = {
-        name: f"{name.replace('_', '-')}-{secrets.token_hex(8)}"
-        for name in (
-            "secret_query",
-            "secret_auth",
-            "secret_cookie",
-            "secret_downstream",
-            "secret_closed",
-        )
-    }
-    ports = {
-        "main_port": free_port(),
-        "main_grpc_port": free_port(),
-        "broken_port": free_port(),
-        "broken_grpc_port": free_port(),
-        "closed_port": free_port(),
-    }
+    run_secrets = {name: f"{name.replace('_', '-')}-{secrets.token_hex(8)}" for name in SECRETS}
+    ports = {f"{name}_{kind}": free_port() for name in PROCESSES for kind in ("port", "grpc_port")}
+    ports["closed_port"] = free_port()
     ctx: dict[str, object] = {"service": service.service, "org": org, **ports, **run_secrets}
-    downstream = {
-        "main": f"http://127.0.0.1:{ports['main_port']}/hello?token={run_secrets['secret_downstream']}&page=1",
-        "broken": f"http://127.0.0.1:{ports['closed_port']}/hello?token={run_secrets['secret_closed']}",
-    }
     processes: dict[str, Process] = {}
     records: dict[str, ProcessRecord] = {}
     exchanges: dict[str, Exchange] = {}
     try:
-        for name in ("main", "broken"):
+        for name, downstream in PROCESSES.items():
             env = {
                 "PORT": str(ports[f"{name}_port"]),
                 "GRPC_PORT": str(ports[f"{name}_grpc_port"]),
                 "GRPC_TARGET": f"127.0.0.1:{ports[f'{name}_grpc_port']}",
-                "DOWNSTREAM_URL": downstream[name],
+                "DOWNSTREAM_URL": str(resolve(downstream, ctx)),
                 "TELEMETRY_ADMIN_ADDR": f"127.0.0.1:{free_port()}",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
                 "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,

@@ -235,7 +235,7 @@ class Scenario:
     request: Request
     response: Response
     spans: tuple[SpanSpec, ...]
-    # The process that serves it: "main", or "broken" (its downstream is a closed port).
+    # The process that serves it, one of `expectations.PROCESSES`.
     process: str = "main"
     # False for untraced routes: the request must leave no span, metric point or log record.
     traced: bool = True

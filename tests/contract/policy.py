@@ -116,7 +116,7 @@ def _resource_findings(run: Run, policy: PolicyView) -> Findings:
     ):
         found.add(
             "resource",
-            "the main and broken processes",
+            "the processes of one build",
             "",
             "export the same resource: nothing tells two processes of one service apart",
         )

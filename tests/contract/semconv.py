@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .expectations import METRICS, PROCESS_PORTS, SCENARIOS, SEVERITIES
+from .expectations import METRICS, SCENARIOS, SEVERITIES
 from .findings import Findings, dedupe
 from .harness import Exchange, Run, response_json
 from .model import ANY, Absent, Context, Is, Level, Matcher, MetricSpec, Scenario, SpanSpec
@@ -23,6 +23,15 @@ from .otlp import MetricPoint, Span, Value
 def semconv_findings(run: Run) -> Findings:
     """The scenario answers, every span, metric and OTLP log record against the table."""
     found = Findings()
+    telemetry = run.telemetry
+    if not (telemetry.spans or telemetry.metrics or telemetry.logs):
+        found.add(
+            "export",
+            "the collector",
+            "",
+            "received nothing",
+            f"its log ends …{run.collector_log[-600:]}",
+        )
     for scenario in SCENARIOS:
         ctx = scenario_context(run, scenario)
         found += _answer_findings(scenario, run.exchanges[scenario.name], ctx)
@@ -38,7 +47,7 @@ def scenario_context(run: Run, scenario: Scenario) -> dict[str, object]:
     """The run's context plus what only this scenario knows: its port and the answer's size."""
     return {
         **run.ctx,
-        "port": run.ctx[PROCESS_PORTS[scenario.process]],
+        "port": run.ctx[f"{scenario.process}_port"],
         "response_body_size": len(run.exchanges[scenario.name].body),
     }
 

@@ -421,6 +421,10 @@ def _shape_findings(table: MetricSpec, points: Sequence[MetricPoint]) -> Finding
             )
         if table.monotonic is not None and point.monotonic != table.monotonic:
             found.add("metrics", where, "monotonic", f"is {point.monotonic}, expected True")
+        if point.temporality != "CUMULATIVE":
+            found.add(
+                "metrics", where, "temporality", f"is {point.temporality}, expected CUMULATIVE"
+            )
         for key, value in point.attributes.items():
             attr = table.attributes.get(key)
             if attr is None:

@@ -45,6 +45,7 @@ from typing import Any, Literal
 import yaml
 
 from scaffold import _git, _yaml
+from scaffold._defaults import DEFAULT_BRANCH
 from scaffold._git import GitFailed
 from scaffold._signals import Interrupted, deferred
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
@@ -85,7 +86,6 @@ OUTCOMES: tuple[Outcome, ...] = (
 )
 FAILED: frozenset[Outcome] = frozenset({"conflict", "verify-failed", "error"})
 
-DEFAULT_BRANCH = "scaffold/{version}"
 TRAILER = "Scaffold-Version"
 
 _URL = re.compile(r"^(\w+://|git@|[\w.-]+@[\w.-]+:)")

@@ -354,12 +354,10 @@ def check_command(path: Path, as_json: bool) -> None:
     from scaffold.update import check
 
     result = check(path)
-    if as_json:
-        click.echo(json.dumps(result.to_dict()))
-    elif not result.behind:
-        click.echo(f"{result.path} is on {result.current}, the latest version of {result.template}")
+    click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
     if result.behind:
-        raise BehindError(result.path, result.current, result.latest or "")
+        # Behind is an answer, not a failure: said on stdout like "current", told by the code.
+        raise click.exceptions.Exit(BehindError.exit_code)
 
 
 @cli.group()
@@ -561,7 +559,7 @@ def _fleet_options(func: Callable[P, R]) -> Callable[P, R]:
         click.argument("repos", nargs=-1),
         click.option(
             "--repos-file",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             help="File of repositories, one local path or git URL per line (# comments).",
         ),
         click.option(

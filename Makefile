@@ -12,10 +12,12 @@ DEMO_DIR ?= build/demo
 
 .PHONY: install lint format test test-unit test-compile contract e2e demo demo-trace bench collector golden template-check clean
 
+# setuptools announces every editable install with an "Editable installation" notice (not a
+# deprecation); the filter hides that one message, any other warning still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -67,9 +69,10 @@ demo: install
 demo-trace: demo
 	bash scripts/demo-trace.sh $(DEMO_DIR)
 
-# Benchmarks that print figures: scaffold new vs copier copy, the generated middleware, fleet upgrade
-# vs a serial copier update loop.
+# Benchmarks that print figures: --help start-up and scaffold new vs copier, the generated
+# middleware, fleet upgrade vs a serial copier update loop.
 bench: install
+	$(BIN)/python benchmarks/bench_help.py
 	$(BIN)/python benchmarks/bench_new.py
 	$(BIN)/python benchmarks/bench_middleware.py
 	$(BIN)/python benchmarks/bench_fleet.py

@@ -26,6 +26,7 @@ __all__ = [
     "FleetFailedError",
     "GitError",
     "NoTraceError",
+    "NotAServiceError",
     "NotVersionedError",
     "PolicyError",
     "PolicyProblem",
@@ -114,7 +115,8 @@ class CollectorError(ScaffoldError):
 
 # Exit codes of `scaffold update` and `scaffold check` (8 and up; 1-7 are above):
 #   8  DirtyRepoError     the service has uncommitted changes; nothing was done
-#   9  NotVersionedError  the service was not made from a versioned (git-tagged) template source
+#   9  NotAServiceError   not a service made from these templates, or (NotVersionedError) one
+#                         made from a template source without versions (git tags)
 #   10 ConflictError      the update was applied but conflicts remain to be resolved
 #   11 BehindError        `scaffold check`: a newer template version exists
 # ConflictError and BehindError describe a result, not a failure of the library call:
@@ -149,16 +151,35 @@ class DirtyRepoError(GitError):
         super().__init__(f"{path} {problem} ({_listing(self.files)})", hint=hint)
 
 
-class NotVersionedError(TemplateError):
-    """The service's template source has no versions (git tags) to update between."""
+class NotAServiceError(ScaffoldError):
+    """`update` and `check`: the path is not a service made from these templates.
+
+    Nothing can be updated there: nothing made it (no answers file), or what made it has no
+    versions to move between (`NotVersionedError`). Both exit with the same code.
+    """
 
     exit_code = 9
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        hint: str = "pass the root directory of a service made by `scaffold new` or "
+        "`scaffold adopt`",
+    ) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path} is not a service made from these templates: {problem}", hint=hint)
+
+
+class NotVersionedError(NotAServiceError):
+    """The service's template source has no versions (git tags) to update between."""
 
     def __init__(self, path: Path | str, source: str, problem: str, fix: str) -> None:
         self.path = Path(path)
         self.source = source
-        super().__init__(
-            f"{path} was not made from a versioned template source ({problem})", hint=fix
+        ScaffoldError.__init__(
+            self, f"{path} was not made from a versioned template source ({problem})", hint=fix
         )
 
 

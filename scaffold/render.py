@@ -89,11 +89,23 @@ class NewService:
             ScaffoldError: (a subclass) for a bad policy, answer, template, destination or git
                 failure; the destination is left untouched.
         """
+        # The destination is checked before anything is asked: the given one at once, the one a
+        # service name implies as soon as the name is known.
+        checks = {}
+        if self.dest is None:
+            checks["service_name"] = _name_fits_destination
+        else:
+            _check_destination(self.dest.expanduser().absolute())
         with open_source(self.template, self.vcs_ref) as source:
             policy = source.policy()
             questions = load_questions(source.config())
             answers = resolve_answers(
-                questions, policy, self.data, use_defaults=self.use_defaults, ask=self.ask
+                questions,
+                policy,
+                self.data,
+                use_defaults=self.use_defaults,
+                ask=self.ask,
+                checks=checks,
             )
             _check_crate_name(source.root, answers)
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
@@ -126,6 +138,14 @@ def _check_crate_name(root: Path, answers: Mapping[str, Any]) -> None:
                 "service_name",
                 f"{answers['service_name']!r} is the name of a crate the service depends on; pick another name",
             )
+
+
+def _name_fits_destination(name: str) -> None:
+    """A service name is also its directory (without --dest): refuse one that is taken."""
+    try:
+        _check_destination(Path(name).absolute())
+    except DestinationError as exc:
+        raise DestinationError(exc.message, hint="choose another name, or pass --dest") from None
 
 
 def _check_destination(dest: Path) -> None:

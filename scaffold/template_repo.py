@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from scaffold import _git
+from scaffold._defaults import DEFAULT_VERSION
 from scaffold._git import GitFailed
 from scaffold._signals import deferred
 from scaffold.errors import DestinationError, GitError, TemplateError
@@ -22,8 +23,6 @@ from scaffold.render import commit_all, identity_env
 from scaffold.source import bundled_templates, version_tag
 
 __all__ = ["DEFAULT_VERSION", "init_template_repo"]
-
-DEFAULT_VERSION = "v0.1.0"
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
 

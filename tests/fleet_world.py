@@ -56,7 +56,7 @@ NEW_CODE = {
         "internal/telemetry/attributes.go": '"acme.region"',
     },
     "rust": {
-        "src/telemetry/defaults.rs": f"pub const SAMPLING_RATIO: f64 = {NEW_RATIO};",
+        "src/telemetry/defaults.rs": f'"dev" => {NEW_RATIO},',
         "src/telemetry/attributes.rs": '"acme.region"',
     },
 }
@@ -80,8 +80,8 @@ SAMPLING_LINE = {
     ),
     "rust": (
         "src/telemetry/defaults.rs",
-        "pub const SAMPLING_RATIO: f64 = 1.0;",
-        "pub const SAMPLING_RATIO: f64 = 0.5;",
+        '"dev" => 1.0,',
+        '"dev" => 0.5,',
     ),
 }
 _IDENTITY = {
@@ -248,7 +248,7 @@ def _shape(work: Path, spec: RepoSpec) -> tuple[tuple[str, str], ...]:
             edits.append(
                 _append(
                     work,
-                    "src/app.rs",
+                    "src/app/mod.rs",
                     '\n/// The team\'s own code.\npub const GREETING: &str = "hi";\n',
                 )
             )

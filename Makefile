@@ -10,7 +10,7 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile e2e demo bench collector golden template-check clean
+.PHONY: install lint format test test-unit test-compile contract e2e demo bench collector golden template-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,11 @@ format: install
 	$(BIN)/ruff check --fix scaffold tests benchmarks
 	$(BIN)/ruff format scaffold tests benchmarks
 
-# The whole suite: lint, unit, render + compile, then end to end on its own (its latency
-# figures must not compete with compiles). .ci/run calls this.
+# The whole suite: lint, unit, render + compile and the contract tier, then end to end on its
+# own (its latency figures must not compete with compiles). .ci/run calls this. loadgroup keeps
+# each xdist group (the contract tier) on one worker, so its services are built once.
 test: lint
-	$(BIN)/pytest -n 2 -m 'not e2e' $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m 'not e2e' $(PYTEST_ARGS)
 	$(MAKE) e2e
 
 # A generated Go service calls a generated Rust service; a real collector receives both.
@@ -45,7 +46,13 @@ test-unit: install
 	$(BIN)/pytest -m 'not compile' $(PYTEST_ARGS)
 
 test-compile: install
-	$(BIN)/pytest -n 2 -m 'compile and not e2e' $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m 'compile and not e2e' $(PYTEST_ARGS)
+
+# The telemetry contract: Go and Rust services of one policy against the semantic conventions,
+# the policy and each other (docs/telemetry-contract.md). Figures in build/contract-figures.json.
+contract: install
+	$(BIN)/pytest -m contract $(PYTEST_ARGS)
+	@cat build/contract-figures.json
 
 # Render a Go and a Rust service from the bundled templates, without a single prompt.
 demo: install

@@ -5,11 +5,10 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"sync/atomic"
 
 	"go.opentelemetry.io/contrib/bridges/otelslog"
-	"go.opentelemetry.io/otel/sdk/resource"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -141,19 +140,14 @@ func (h *lineHandler) with(part scopePart) *lineHandler {
 var serviceName atomic.Pointer[string]
 
 // logServiceName returns the service.name of the log lines: the one [Setup] set, or before
-// Setup the one the environment sets, or the generated one.
+// Setup the one of OTEL_SERVICE_NAME, or the generated one. It reads nothing that could fail
+// and be logged: the standard library's log package writes through slog's default handler,
+// which may be this one.
 func logServiceName() string {
 	if name := serviceName.Load(); name != nil {
 		return *name
 	}
-	return environmentServiceName("")
-}
-
-// environmentServiceName returns the service name that OTEL_SERVICE_NAME or
-// OTEL_RESOURCE_ATTRIBUTES set, else inCode, else the generated one: the service.name of the
-// resource, without building it.
-func environmentServiceName(inCode string) string {
-	return cmp.Or(resourceValue(resource.Environment(), semconv.ServiceNameKey), inCode, defaultServiceName)
+	return cmp.Or(os.Getenv("OTEL_SERVICE_NAME"), defaultServiceName)
 }
 
 // leveledHandler passes on the records of level or above.

@@ -98,7 +98,12 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 
 	if off {
 		installNoop()
-		name := environmentServiceName(cfg.ServiceName)
+		// The service.name the resource would have, for the log lines.
+		res, _ := resource.New(ctx,
+			resource.WithAttributes(semconv.ServiceName(cmp.Or(cfg.ServiceName, defaultServiceName))),
+			resource.WithFromEnv(),
+		)
+		name := resourceValue(res, semconv.ServiceNameKey)
 		serviceName.Store(&name)
 	} else {
 		sdkStops, err := installSDK(ctx, cfg, warn)

@@ -16,8 +16,8 @@ import (
 // does not grow with work that outlives it, and the one leads to the other. An error that fn
 // returns marks the span as failed.
 //
-// A plain go statement would keep ctx's cancellation, which ends the work with the request,
-// or lose the trace context, when given context.Background().
+// With a plain go statement the work would either keep ctx, and be cancelled when the
+// request ends, or start from context.Background() and lose the trace and the baggage.
 func Go(ctx context.Context, name string, fn func(ctx context.Context) error) {
 	caller := trace.SpanContextFromContext(ctx)
 	ctx = context.WithoutCancel(ctx)

@@ -53,15 +53,13 @@ func NewLogHandler(w io.Writer, opts *slog.HandlerOptions) slog.Handler {
 	)
 }
 
-// schemaKeys returns a ReplaceAttr function that writes the time in UTC, then calls next, when there is one.
+// schemaKeys returns a ReplaceAttr function that writes the time in UTC, then calls next, when
+// there is one.
 func schemaKeys(next func(groups []string, a slog.Attr) slog.Attr) func(groups []string, a slog.Attr) slog.Attr {
 	return func(groups []string, a slog.Attr) slog.Attr {
 		if len(groups) == 0 {
-			switch a.Key {
-			case slog.TimeKey:
-				if a.Value.Kind() == slog.KindTime {
-					a.Value = slog.TimeValue(a.Value.Time().UTC())
-				}
+			if a.Key == slog.TimeKey && a.Value.Kind() == slog.KindTime {
+				a.Value = slog.TimeValue(a.Value.Time().UTC())
 			}
 		}
 		if next != nil {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -94,29 +95,32 @@ def go_table() -> None:
         env=env,
         check=True,
     )
-    # Rounds of every layer in turn, not ten runs of one layer then the next: the noise of a
-    # shared machine then falls on all layers alike, and the ratios stay meaningful.
+    # Rounds of every layer in turn, each layer in a process of its own and in a new random
+    # order every round: the noise of a shared machine and the warm-up of a process then fall
+    # on all layers alike, and the ratios stay meaningful.
     results = OUT / "go-bench.txt"
+    order = random.Random(11)
     with results.open("w", encoding="utf-8") as out:
         for _ in range(GO_ROUNDS):
-            run = subprocess.run(
-                [
-                    str(binary),
-                    "-test.run",
-                    "^$",
-                    "-test.bench",
-                    "BenchmarkMiddleware",
-                    "-test.benchmem",
-                    "-test.count",
-                    "1",
-                ],
-                cwd=dest / "internal" / "telemetry",
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            out.write(run.stdout)
+            for layer in order.sample(GO_LAYERS, len(GO_LAYERS)):
+                run = subprocess.run(
+                    [
+                        str(binary),
+                        "-test.run",
+                        "^$",
+                        "-test.bench",
+                        f"^BenchmarkMiddleware$/^layer={layer}$",
+                        "-test.benchmem",
+                        "-test.count",
+                        "1",
+                    ],
+                    cwd=dest / "internal" / "telemetry",
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                out.write(run.stdout)
     vs_upstream = benchstat(results, ("otelhttp", "sampled", "unsampled"))
     vs_bare = benchstat(results, ("bare", "off", "off-no-trace-headers", "sdk-disabled"))
     center = {

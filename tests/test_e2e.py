@@ -777,7 +777,8 @@ def remote_sampling(stack: Stack) -> dict[str, dict[str, Any]]:
     for language, sender in roots.items():
         sampled = sender.sampled(spans)
         # The new rate applied with the first request of the run of sampled ones that lasts
-        # until the agent stopped; the fallback with the first request not sampled after that.
+        # until the agent stopped, if that run covers the whole phase after the change; the
+        # fallback with the first request not sampled after the agent stopped.
         changed = first["agent stopped"]
         while changed > first["edit"] and sampled[changed - 1]:
             changed -= 1
@@ -790,7 +791,7 @@ def remote_sampling(stack: Stack) -> dict[str, dict[str, Any]]:
             "fallback": _share(sampled[first["fallback"] : first["end"]]),
             "new_rate_after_seconds": (
                 None
-                if changed == first["agent stopped"]
+                if changed > first["after"]
                 else round((sender.windows[changed][0] - edited) / 1e9, 2)
             ),
             "fallback_after_seconds": (

@@ -10,12 +10,14 @@ export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo
 
-.PHONY: install lint format test test-unit test-compile e2e demo bench collector golden template-check clean
+.PHONY: install lint format test test-unit test-compile contract e2e demo demo-trace bench collector golden template-check clean
 
+# setuptools announces every editable install with an "Editable installation" notice (not a
+# deprecation); the filter hides that one message, any other warning still shows.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 install: $(STAMP)
@@ -29,10 +31,11 @@ format: install
 	$(BIN)/ruff check --fix scaffold tests benchmarks
 	$(BIN)/ruff format scaffold tests benchmarks
 
-# The whole suite: lint, unit, render + compile, then end to end on its own (its latency
-# figures must not compete with compiles). .ci/run calls this.
+# The whole suite: lint, unit, render + compile and the contract tier, then end to end on its
+# own (its latency figures must not compete with compiles). .ci/run calls this. loadgroup keeps
+# each xdist group (the contract tier) on one worker, so its services are built once.
 test: lint
-	$(BIN)/pytest -n 2 -m 'not e2e' $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m 'not e2e' $(PYTEST_ARGS)
 	$(MAKE) e2e
 
 # A generated Go service calls a generated Rust service; a real collector receives both.
@@ -45,7 +48,13 @@ test-unit: install
 	$(BIN)/pytest -m 'not compile' $(PYTEST_ARGS)
 
 test-compile: install
-	$(BIN)/pytest -n 2 -m 'compile and not e2e' $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadgroup -m 'compile and not e2e' $(PYTEST_ARGS)
+
+# The telemetry contract: Go and Rust services of one policy against the semantic conventions,
+# the policy and each other (docs/telemetry-contract.md). Figures in build/contract-figures.json.
+contract: install
+	$(BIN)/pytest -m contract $(PYTEST_ARGS)
+	@cat build/contract-figures.json
 
 # Render a Go and a Rust service from the bundled templates, without a single prompt.
 demo: install
@@ -55,9 +64,15 @@ demo: install
 	$(BIN)/scaffold new ledger --lang rust --defaults --dest $(DEMO_DIR)/ledger
 	@echo "Demo services are in $(DEMO_DIR)/: see their README.md"
 
-# Benchmarks that print figures: scaffold new vs copier copy, the generated middleware, fleet upgrade
-# vs a serial copier update loop.
+# Build and run the demo services, call Go -> Rust once, and let `scaffold dev` show the one trace
+# across both (exit 0 when it arrived). Needs Go and Rust; the first run builds the collector.
+demo-trace: demo
+	bash scripts/demo-trace.sh $(DEMO_DIR)
+
+# Benchmarks that print figures: --help start-up and scaffold new vs copier, the generated
+# middleware, fleet upgrade vs a serial copier update loop.
 bench: install
+	$(BIN)/python benchmarks/bench_help.py
 	$(BIN)/python benchmarks/bench_new.py
 	$(BIN)/python benchmarks/bench_middleware.py
 	$(BIN)/python benchmarks/bench_fleet.py

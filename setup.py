@@ -1,15 +1,19 @@
-"""Build hooks: the package carries the bundled templates and their release history.
+"""Build hooks: the package carries the bundled templates, their release history and the
+collector build.
 
 pyproject.toml holds the metadata; this file only adds two steps to the build:
 
 - wheel (`build_py`): copy `templates/` into the package as `scaffold/_templates/`, and write
   `scaffold/_templates.bundle`, the git history of the templates at every release tag, built
-  from this checkout's tags (or taken from the sdist, which has no `.git`);
-- sdist: ship `templates/` (MANIFEST.in) and the same bundle, so a wheel built from the sdist
-  (`python -m build` does exactly that) carries the same history.
+  from this checkout's tags (or taken from the sdist, which has no `.git`); copy `collector/`
+  (the manifest and build script `scaffold dev` builds its collector with) as
+  `scaffold/_collector/`;
+- sdist: ship `templates/` and `collector/` (MANIFEST.in) and the same bundle, so a wheel built
+  from the sdist (`python -m build` does exactly that) carries the same history.
 
 An editable install (`pip install -e .`) copies nothing: it renders the working tree's
-`templates/`, and versions it at run time (see scaffold/bundled.py).
+`templates/`, and versions it at run time (see scaffold/bundled.py); `scaffold dev` builds from
+the working tree's `collector/`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from setuptools.command.sdist import sdist
 
 ROOT = Path(__file__).resolve().parent
 TEMPLATES = ROOT / "templates"
+COLLECTOR = ROOT / "collector"
 BUNDLE = "_templates.bundle"
 SHIPPED_BUNDLE = ROOT / "scaffold" / BUNDLE  # present only in an unpacked sdist
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
@@ -68,7 +73,7 @@ class BuildPy(build_py):
     """build_py, plus the template tree and its history inside the package."""
 
     def run(self) -> None:
-        """Build the package, then add `_templates/` and `_templates.bundle` to it."""
+        """Build the package, then add `_templates/`, `_templates.bundle` and `_collector/`."""
         super().run()
         if getattr(self, "editable_mode", False):
             return
@@ -77,6 +82,9 @@ class BuildPy(build_py):
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(TEMPLATES, copy, ignore=IGNORED)
         write_history(package / BUNDLE)
+        collector = package / "_collector"
+        shutil.rmtree(collector, ignore_errors=True)
+        shutil.copytree(COLLECTOR, collector, ignore=IGNORED)
 
 
 class Sdist(sdist):

@@ -2,13 +2,16 @@
 
 Renders the default Go and Rust services from the bundled templates into build/bench/ and runs
 their benchmarks: a bare handler, the upstream instrumentation alone, and the generated layer
-sampled, unsampled and switched off. Prints one table per language with the ratio to the bare
-handler.
+sampled, unsampled and switched off. Prints one table per language with the ratios to the
+upstream instrumentation and the bare handler of the same run. Go runs ten rounds of every
+layer and compares them with benchstat, which says whether a difference is significant.
 """
 
 from __future__ import annotations
 
+import csv
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -37,44 +40,117 @@ def fresh(language: str) -> Path:
     return dest
 
 
-def go_table() -> None:
-    dest = fresh("go")
+# benchstat, pinned: it turns ten runs per layer into a median with its confidence interval and
+# says whether two layers differ significantly (Mann-Whitney U test).
+BENCHSTAT = "golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da"
+GO_ROUNDS = 10
+# The goals of the generated layer: sampled at most upstream otelhttp's cost, unsampled at most
+# a quarter of upstream sampled, switched off at most 100 ns over the bare handler.
+GO_LAYERS = (
+    "bare",
+    "otelhttp",
+    "sampled",
+    "unsampled",
+    "off",
+    "off-no-trace-headers",
+    "sdk-disabled",
+)
+
+
+def benchstat(results: Path, columns: tuple[str, ...]) -> dict[str, dict[str, str]]:
+    """benchstat's sec/op per layer: its center, and against the first layer its delta and p."""
     out = subprocess.run(
         [
             "go",
-            "test",
-            "-run",
-            "^$",
-            "-bench",
-            "BenchmarkMiddleware",
-            "-benchmem",
-            "-count",
-            "1",
-            "./internal/telemetry",
+            "run",
+            BENCHSTAT,
+            "-format",
+            "csv",
+            "-col",
+            f"/layer@({' '.join(columns)})",
+            results,
         ],
-        cwd=dest,
-        env={**os.environ, "GOTOOLCHAIN": "local"},
+        env={**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": ""},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    rows = re.findall(
-        r"^BenchmarkMiddleware/(\S+?)(?:-\d+)?\s+\d+\s+([\d.]+) ns/op\s+(\d+) B/op\s+(\d+) allocs/op",
-        out,
-        re.M,
+    # The first table is sec/op: a row of layers, a row of fields, then one row of values.
+    layers, fields, values = list(csv.reader(line for line in out.splitlines() if "," in line))[:3]
+    table: dict[str, dict[str, str]] = {}
+    layer = ""
+    for heading, field, value in zip(layers[1:], fields[1:], values[1:], strict=False):
+        layer = heading or layer
+        table.setdefault(layer, {})[field] = value
+    return table
+
+
+def go_table() -> None:
+    dest = fresh("go")
+    env = {**os.environ, "GOTOOLCHAIN": "local"}
+    binary = OUT / "telemetry.test"
+    subprocess.run(
+        ["go", "test", "-c", "-o", str(binary), "./internal/telemetry"],
+        cwd=dest,
+        env=env,
+        check=True,
     )
-    if not rows:
-        sys.exit(f"no benchmark lines in go test output:\n{out}")
-    bare = float(rows[0][1])
-    upstream = next(float(ns) for name, ns, _, _ in rows if name == "otelhttp")
-    print("Go middleware (go test -bench, per request)")
+    # Rounds of every layer in turn, each layer in a process of its own and in a new random
+    # order every round: the noise of a shared machine and the warm-up of a process then fall
+    # on all layers alike, and the ratios stay meaningful.
+    results = OUT / "go-bench.txt"
+    order = random.Random(11)
+    with results.open("w", encoding="utf-8") as out:
+        for _ in range(GO_ROUNDS):
+            for layer in order.sample(GO_LAYERS, len(GO_LAYERS)):
+                run = subprocess.run(
+                    [
+                        str(binary),
+                        "-test.run",
+                        "^$",
+                        "-test.bench",
+                        f"^BenchmarkMiddleware$/^layer={layer}$",
+                        "-test.benchmem",
+                        "-test.count",
+                        "1",
+                    ],
+                    cwd=dest / "internal" / "telemetry",
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                out.write(run.stdout)
+    vs_upstream = benchstat(results, ("otelhttp", "sampled", "unsampled"))
+    vs_bare = benchstat(results, ("bare", "off", "off-no-trace-headers", "sdk-disabled"))
+    center = {
+        layer: float(stats["sec/op"]) * 1e9
+        for table in (vs_upstream, vs_bare)
+        for layer, stats in table.items()
+    }
+    bare, upstream = center["bare"], center["otelhttp"]
+    goals = {
+        "sampled": ("<= 1.00x otelhttp", center["sampled"] / upstream <= 1.0),
+        "unsampled": ("<= 0.25x otelhttp", center["unsampled"] / upstream <= 0.25),
+        "off": ("<= bare + 100 ns", center["off"] - bare <= 100),
+        "off-no-trace-headers": ("<= bare + 100 ns", center["off-no-trace-headers"] - bare <= 100),
+        "sdk-disabled": ("<= bare + 100 ns", center["sdk-disabled"] - bare <= 100),
+    }
+    print(f"Go middleware, median of {GO_ROUNDS} rounds (benchstat), per request; raw: {results}")
     print(
-        f"  {'case':<28} {'ns/op':>10} {'B/op':>8} {'allocs/op':>10} {'x bare':>8} {'x otelhttp':>11}"
+        f"  {'layer':<22} {'ns/op':>9} {'x otelhttp':>11} {'+ns bare':>9}  "
+        f"{'benchstat vs base':<24} goal"
     )
-    for name, ns, bytes_, allocs in rows:
-        value = float(ns)
+    for layer in GO_LAYERS:
+        ns = center[layer]
+        base, table = ("otelhttp", vs_upstream) if layer in vs_upstream else ("bare", vs_bare)
+        stats = table.get(layer, {})
+        compared = f"{stats['vs base']} vs {base} ({stats['P']})" if "vs base" in stats else ""
+        goal, met = goals.get(layer, ("", True))
+        verdict = f"{goal}: {'met' if met else 'NOT met'}" if goal else ""
         print(
-            f"  {name:<28} {value:>10.0f} {bytes_:>8} {allocs:>10} {value / bare:>8.1f} {value / upstream:>11.2f}"
+            f"  {layer:<22} {ns:>9.0f} {ns / upstream:>11.2f} {ns - bare:>9.0f}  "
+            f"{compared:<24} {verdict}"
         )
 
 

@@ -14,47 +14,33 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, ParamSpec, TypeVar
 
 import click
 
-from scaffold import __version__, _signals
-from scaffold.adopt import Adopt
-from scaffold.bundled import is_bundled_source
-from scaffold.collector import (
+from scaffold import _signals
+from scaffold._defaults import (
+    DEFAULT_BRANCH,
     DEFAULT_STRATEGIES_FILE,
+    DEFAULT_VERSION,
     TIERS,
-    CollectorOptions,
     Tier,
-    render_collector_config,
-    render_sampling_strategies,
-    write_files_atomic,
-    write_text_atomic,
 )
 from scaffold.errors import BehindError, ConflictError, PolicyError, ScaffoldError
-from scaffold.fleet import (
-    DEFAULT_BRANCH,
-    FleetUpgrade,
-    RepoOutcome,
-    RepoStatus,
-    check_branch_name,
-    fleet_status,
-    parse_shard,
-    read_repos_file,
-    select_shard,
-    status_table,
-)
-from scaffold.policy import POLICY_FILE, load_policy
-from scaffold.policy_diff import diff_policies, load_policy_spec
-from scaffold.questions import load_answers_file, parse_data
-from scaffold.release import TemplateRelease
-from scaffold.render import NewService
-from scaffold.source import bundled_templates, open_source
-from scaffold.template_repo import DEFAULT_VERSION, init_template_repo
-from scaffold.templates import CheckReport, CombinationResult, TemplateCheck
-from scaffold.update import UpdateService, check
+
+# Only click and the small modules above load at start: `scaffold --help` (and tab completion)
+# stays fast. Each command imports the library it runs, with copier, questionary, rich or yaml
+# under it, in its body (tests/test_cli.py checks that help loads none of them).
+if TYPE_CHECKING:
+    from scaffold.fleet import RepoOutcome, RepoStatus
+    from scaffold.templates import CheckReport, CombinationResult
 
 __all__ = ["main"]
+
+PROG_NAME = "scaffold"
+# The environment variable the completion scripts set when they ask `scaffold` for completions.
+COMPLETE_VAR = "_SCAFFOLD_COMPLETE"
+COMPLETION_SHELLS = ("bash", "zsh", "fish")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -85,7 +71,7 @@ def _interrupted(exc: KeyboardInterrupt) -> NoReturn:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scaffold")
+@click.version_option(package_name="otel-scaffold", prog_name="scaffold")
 def cli() -> None:
     """Render OpenTelemetry-instrumented Go and Rust services from one org policy."""
 
@@ -121,6 +107,8 @@ def _template_and_answer_options(func: Callable[P, R]) -> Callable[P, R]:
 
 def _given_answers(data_file: Path | None, data: tuple[str, ...]) -> dict[str, Any]:
     """Answers from --data-file, overridden by --data."""
+    from scaffold.questions import load_answers_file, parse_data
+
     answers: dict[str, Any] = load_answers_file(data_file) if data_file else {}
     answers.update(parse_data(list(data)))
     return answers
@@ -150,6 +138,9 @@ def new(
     Asks the template's questions in a terminal; in automation pass the answers with --data,
     --data-file and --defaults.
     """
+    from scaffold.bundled import is_bundled_source
+    from scaffold.render import NewService
+
     answers = _given_answers(data_file, data)
     if name is not None:
         answers["service_name"] = name
@@ -225,6 +216,8 @@ def adopt(
     and prints the lines that wire it in. When the build fails, everything is put back. The
     tree must be clean; nothing is committed.
     """
+    from scaffold.adopt import Adopt
+
     answers = _given_answers(data_file, data)
     if package_dir is not None:
         answers["telemetry_dir"] = package_dir
@@ -320,6 +313,14 @@ def collector(
     --sampling-strategies and re-reads the file, so an edit changes a service's rate without a
     restart; --strategies-out writes a starting file from the policy's sampling table.
     """
+    from scaffold.collector import (
+        CollectorOptions,
+        render_collector_config,
+        render_sampling_strategies,
+        write_files_atomic,
+    )
+    from scaffold.source import open_source
+
     options = CollectorOptions(
         gateways=gateways,
         upstream=upstream,
@@ -346,6 +347,80 @@ def collector(
 
 
 @cli.command()
+@click.option(
+    "--expect-trace",
+    is_flag=True,
+    help="Exit 0 once a trace with spans from --services services arrived; exit 16 after --timeout.",
+)
+@click.option(
+    "--services",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="With --expect-trace: how many services the trace must cross.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="With --expect-trace: seconds to wait once the sink listens.",
+)
+@click.option("--grpc-port", type=click.IntRange(1, 65535), default=4317, show_default=True)
+@click.option("--http-port", type=click.IntRange(1, 65535), default=4318, show_default=True)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 lets containers send too.",
+)
+@click.option(
+    "--collector",
+    "collector_binary",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Run this collector binary [default: the project's own build, built once and cached].",
+)
+@click.option(
+    "--workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the configuration, traces.jsonl and the collector's log here.",
+)
+@_handle_errors
+def dev(
+    expect_trace: bool,
+    services: int,
+    timeout: float,
+    grpc_port: int,
+    http_port: int,
+    host: str,
+    collector_binary: Path | None,
+    workdir: Path | None,
+) -> None:
+    """See your traces: a local collector on the standard OTLP ports that shows each trace.
+
+    Services made by `scaffold new` export to localhost:4317 by default, so run this, start
+    the services, and every trace they produce is printed as a tree: service, span, timing,
+    status and the attributes that matter. The collector is the project's own build: the first
+    run builds it (minutes, with progress), later runs reuse it.
+    """
+    from scaffold._trace_view import run_dev
+    from scaffold.dev import DevSink
+
+    def echo(line: str) -> None:
+        click.echo(line, err=True)
+
+    sink = DevSink(
+        host=host,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        collector=collector_binary,
+        workdir=workdir,
+        on_build_output=echo,
+    )
+    run_dev(sink, services if expect_trace else None, timeout, echo)
+
+
+@cli.command()
 @click.argument("path", required=False, default=".", type=click.Path(path_type=Path))
 @click.option(
     "--to",
@@ -358,6 +433,8 @@ def collector(
 @_handle_errors
 def update(path: Path, to: str | None, pretend: bool) -> None:
     """Update a service to a new version of its template, keeping local edits."""
+    from scaffold.update import UpdateService
+
     result = UpdateService(path=path, to=to, pretend=pretend).run()
     for line in result.summary():
         click.echo(line)
@@ -371,13 +448,13 @@ def update(path: Path, to: str | None, pretend: bool) -> None:
 @_handle_errors
 def check_command(path: Path, as_json: bool) -> None:
     """Exit 0 when the service is on the latest template version, 11 when it is behind."""
+    from scaffold.update import check
+
     result = check(path)
-    if as_json:
-        click.echo(json.dumps(result.to_dict()))
-    elif not result.behind:
-        click.echo(f"{result.path} is on {result.current}, the latest version of {result.template}")
+    click.echo(json.dumps(result.to_dict()) if as_json else result.summary())
     if result.behind:
-        raise BehindError(result.path, result.current, result.latest or "")
+        # Behind is an answer, not a failure: said on stdout like "current", told by the code.
+        raise click.exceptions.Exit(BehindError.exit_code)
 
 
 @cli.group()
@@ -388,13 +465,19 @@ def template() -> None:
 @template.command("init")
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option(
-    "--tag", default=DEFAULT_VERSION, show_default=True, help="First version tag (PEP 440)."
+    "--tag",
+    default=DEFAULT_VERSION,
+    show_default=True,
+    help="First version (PEP 440); the tag is v-prefixed either way.",
 )
 @_handle_errors
 def template_init(dest: Path, tag: str) -> None:
     """Create a template repository from the bundled set, committed and tagged."""
+    from scaffold.source import version_tag
+    from scaffold.template_repo import init_template_repo
+
     repo = init_template_repo(dest, tag)
-    click.echo(f"Created template repository {repo} at {tag}")
+    click.echo(f"Created template repository {repo} at {version_tag(tag)}")
     click.echo("Next: push it, then `scaffold new --template <its git URL>`")
 
 
@@ -440,6 +523,8 @@ def template_check(
 
     SRC is a template directory or git URL (default: the bundled templates).
     """
+    from scaffold.templates import TemplateCheck
+
     report = TemplateCheck(
         src=src,
         vcs_ref=vcs_ref,
@@ -483,6 +568,8 @@ def _progress(result: CombinationResult) -> None:
 @_handle_errors
 def template_release(version: str, repo: Path, no_check: bool) -> None:
     """Check, record in CHANGELOG.md and tag a new version of a template repository."""
+    from scaffold.release import TemplateRelease
+    from scaffold.templates import TemplateCheck
 
     def run_check(src: Path) -> CheckReport:
         click.echo(f"Checking the template combinations of {version} ...", err=True)
@@ -509,6 +596,9 @@ def policy() -> None:
 @_handle_errors
 def policy_validate(path: Path | None) -> None:
     """Check a policy file (or a template set's policy.yml) and explain every problem."""
+    from scaffold.policy import POLICY_FILE, load_policy
+    from scaffold.source import bundled_templates
+
     target = path or bundled_templates() / POLICY_FILE
     try:
         loaded = load_policy(target)
@@ -547,6 +637,8 @@ def policy_diff(old: str, new: str, repo: Path, as_json: bool) -> None:
     OLD and NEW are each a policy.yml, a template set directory, or git:REF (the policy at a
     tag, branch or commit of --repo). NEW defaults to the current directory.
     """
+    from scaffold.policy_diff import diff_policies, load_policy_spec
+
     changes = diff_policies(load_policy_spec(old, repo), load_policy_spec(new, repo))
     if as_json:
         click.echo(json.dumps([c.to_dict() for c in changes], indent=2))
@@ -568,7 +660,7 @@ def _fleet_options(func: Callable[P, R]) -> Callable[P, R]:
         click.argument("repos", nargs=-1),
         click.option(
             "--repos-file",
-            type=click.Path(dir_okay=False, path_type=Path),
+            type=click.Path(path_type=Path),
             help="File of repositories, one local path or git URL per line (# comments).",
         ),
         click.option(
@@ -595,6 +687,8 @@ def _fleet_options(func: Callable[P, R]) -> Callable[P, R]:
 
 def _fleet_repos(repos: tuple[str, ...], repos_file: Path | None, shard: str | None) -> list[str]:
     """The repositories named on the command line and in the file, cut to this shard."""
+    from scaffold.fleet import parse_shard, read_repos_file, select_shard
+
     chosen = list(repos) + (read_repos_file(repos_file) if repos_file else [])
     if not chosen:
         raise click.UsageError("name at least one repository, or pass --repos-file")
@@ -623,6 +717,8 @@ def fleet_status_command(
 
     REPOS are local paths or git URLs.
     """
+    from scaffold.fleet import fleet_status, status_table
+
     chosen = _fleet_repos(repos, repos_file, shard)
     with _FleetProgress(len(chosen), "fetching") as progress:
         statuses = fleet_status(chosen, cache_dir=cache_dir, jobs=jobs, on_status=progress.status)
@@ -679,6 +775,9 @@ def fleet_upgrade_command(
     Per repository, in parallel: clone or fetch into the cache, branch, update, verify, commit,
     and push with --push. Exits 14 when any repository ends in conflict, verify failure or error.
     """
+    from scaffold.collector import write_text_atomic
+    from scaffold.fleet import FleetUpgrade
+
     if push and dry_run:
         raise click.UsageError("--push and --dry-run exclude each other")
     chosen = _fleet_repos(repos, repos_file, shard)
@@ -709,6 +808,8 @@ def fleet_upgrade_command(
 
 def _branch_pattern(value: str) -> str:
     """`--branch`: a usage error (exit 2) when the pattern cannot make a branch name."""
+    from scaffold.fleet import check_branch_name
+
     try:
         check_branch_name(value)
     except ScaffoldError as exc:
@@ -768,11 +869,32 @@ class _FleetProgress:
         self._advance(outcome.repo, f"{outcome.label}: {outcome.outcome} ({outcome.seconds:.1f}s)")
 
 
+@cli.command()
+@click.argument("shell", type=click.Choice(COMPLETION_SHELLS))
+def completion(shell: str) -> None:
+    """Print the tab completion script for SHELL: bash, zsh or fish.
+
+    bash: echo 'eval "$(scaffold completion bash)"' >> ~/.bashrc
+
+    zsh: echo 'eval "$(scaffold completion zsh)"' >> ~/.zshrc (after compinit)
+
+    fish: scaffold completion fish > ~/.config/fish/completions/scaffold.fish
+
+    Then open a new shell. The script asks `scaffold` itself for the commands, options and
+    values that fit, so it stays right when otel-scaffold is upgraded.
+    """
+    from click.shell_completion import get_completion_class
+
+    script = get_completion_class(shell)
+    assert script is not None  # click ships all three
+    click.echo(script(cli, {}, PROG_NAME, COMPLETE_VAR).source())
+
+
 def main() -> None:
     """Run the `scaffold` command line (the console script starts in `scaffold.__main__`)."""
     _signals.install()
     try:
-        code = cli.main(prog_name="scaffold", standalone_mode=False)
+        code = cli.main(prog_name=PROG_NAME, complete_var=COMPLETE_VAR, standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from scaffold._defaults import DEFAULT_STRATEGIES_FILE, TIERS, Tier
 from scaffold._signals import deferred
 from scaffold.errors import CollectorError
 from scaffold.policy import Policy
@@ -46,9 +47,6 @@ __all__ = [
     "write_text_atomic",
 ]
 
-Tier = Literal["agent", "gateway"]
-TIERS: tuple[Tier, ...] = ("agent", "gateway")
-
 # Component ids shared by the config and its tests.
 MEMORY_LIMITER = "memory_limiter"
 REDACTION = "transform/redaction"
@@ -61,9 +59,6 @@ LOAD_BALANCING_METRICS = "load_balancing/metrics"
 REMOTE_SAMPLING = "jaegerremotesampling"
 SIGNALS = ("traces", "metrics", "logs")
 
-# Where the agent reads its sampling strategies unless told otherwise: a directory, so that a
-# ConfigMap mounted there (without subPath) is updated in place when it changes.
-DEFAULT_STRATEGIES_FILE = Path("/etc/otelcol/sampling/strategies.json")
 # The only path the jaegerremotesampling extension serves strategies on.
 _STRATEGIES_PATH = "/sampling"
 

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scaffold.traces import Trace
 
 __all__ = [
     "AnswerError",
@@ -17,9 +21,12 @@ __all__ = [
     "CollectorError",
     "ConflictError",
     "DestinationError",
+    "DevSinkError",
     "DirtyRepoError",
     "FleetFailedError",
     "GitError",
+    "NoTraceError",
+    "NotAServiceError",
     "NotVersionedError",
     "PolicyError",
     "PolicyProblem",
@@ -109,7 +116,8 @@ class CollectorError(ScaffoldError):
 
 # Exit codes of `scaffold update` and `scaffold check` (8 and up; 1-7 are above):
 #   8  DirtyRepoError     the service has uncommitted changes; nothing was done
-#   9  NotVersionedError  the service was not made from a versioned (git-tagged) template source
+#   9  NotAServiceError   not a service made from these templates, or (NotVersionedError) one
+#                         made from a template source without versions (git tags)
 #   10 ConflictError      the update was applied but conflicts remain to be resolved
 #   11 BehindError        `scaffold check`: a newer template version exists
 # ConflictError and BehindError describe a result, not a failure of the library call:
@@ -144,16 +152,35 @@ class DirtyRepoError(GitError):
         super().__init__(f"{path} {problem} ({_listing(self.files)})", hint=hint)
 
 
-class NotVersionedError(TemplateError):
-    """The service's template source has no versions (git tags) to update between."""
+class NotAServiceError(ScaffoldError):
+    """`update` and `check`: the path is not a service made from these templates.
+
+    Nothing can be updated there: nothing made it (no answers file), or what made it has no
+    versions to move between (`NotVersionedError`). Both exit with the same code.
+    """
 
     exit_code = 9
+
+    def __init__(
+        self,
+        path: Path | str,
+        problem: str,
+        *,
+        hint: str = "pass the root directory of a service made by `scaffold new` or "
+        "`scaffold adopt`",
+    ) -> None:
+        self.path = Path(path)
+        super().__init__(f"{path} is not a service made from these templates: {problem}", hint=hint)
+
+
+class NotVersionedError(NotAServiceError):
+    """The service's template source has no versions (git tags) to update between."""
 
     def __init__(self, path: Path | str, source: str, problem: str, fix: str) -> None:
         self.path = Path(path)
         self.source = source
-        super().__init__(
-            f"{path} was not made from a versioned template source ({problem})", hint=fix
+        ScaffoldError.__init__(
+            self, f"{path} was not made from a versioned template source ({problem})", hint=fix
         )
 
 
@@ -217,6 +244,46 @@ class FleetFailedError(ScaffoldError):
             f"{len(self.failed)} of {total} repositories failed: {_listing(self.failed)}",
             hint="see the table or the JSON report for each reason, fix, and run the same "
             "command again (finished repositories are not redone)",
+        )
+
+
+class DevSinkError(ScaffoldError):
+    """`scaffold dev`: the local telemetry sink cannot start, or its collector stopped.
+
+    A port in use, a failed collector build, a collector that exits by itself.
+    """
+
+    exit_code = 15
+
+
+class NoTraceError(ScaffoldError):
+    """`scaffold dev --expect-trace`: no trace across enough services arrived in time."""
+
+    exit_code = 16
+
+    def __init__(self, services: int, timeout: float, received: Sequence[Trace]) -> None:
+        self.services = services
+        self.timeout = timeout
+        self.received = list(received)
+        if not self.received:
+            seen = "no span arrived at all"
+            hint = (
+                "start the services with the sink running; they export to localhost:4317 unless "
+                "OTEL_EXPORTER_OTLP_ENDPOINT says otherwise"
+            )
+        else:
+            widest = max(self.received, key=lambda t: (len(t.services), len(t.spans)))
+            seen = (
+                f"{len(self.received)} trace(s) arrived; the widest has spans from "
+                f"{', '.join(widest.services)}"
+            )
+            hint = (
+                "check that each service is running, that the calls between them go through "
+                "the instrumented clients, and that every service exports here"
+            )
+        super().__init__(
+            f"no trace with spans from {services} services arrived within {timeout:g}s ({seen})",
+            hint=hint,
         )
 
 

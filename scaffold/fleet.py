@@ -50,10 +50,11 @@ from typing import Any, Literal
 import yaml
 
 from scaffold import _git, _yaml
+from scaffold._defaults import DEFAULT_BRANCH
 from scaffold._git import GitFailed
 from scaffold._signals import Interrupted, deferred
 from scaffold.errors import DestinationError, FleetFailedError, ScaffoldError, TemplateError
-from scaffold.source import latest_version, open_source
+from scaffold.source import as_tagged, latest_version, open_source
 from scaffold.update import (
     ANSWERS_FILE,
     UpdateService,
@@ -90,7 +91,6 @@ OUTCOMES: tuple[Outcome, ...] = (
 )
 FAILED: frozenset[Outcome] = frozenset({"conflict", "verify-failed", "error"})
 
-DEFAULT_BRANCH = "scaffold/{version}"
 TRAILER = "Scaffold-Version"
 # The trailer naming the service a commit upgrades, for a service in a subdirectory.
 SERVICE_TRAILER = "Scaffold-Service"
@@ -122,8 +122,12 @@ def read_repos_file(path: Path) -> list[str]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            why = f"it is not UTF-8 text (byte {exc.start})"
+        else:
+            why = exc.strerror or str(exc)
         raise DestinationError(
-            f"cannot read the repository list {path}: {exc.__class__.__name__}",
+            f"cannot read the repository list {path}: {why}",
             hint="pass --repos-file with a text file of one path or git URL per line",
         ) from None
     entries = (re.sub(r"\s+#.*$", "", line).strip() for line in text.splitlines())
@@ -701,8 +705,9 @@ def _upgrade(job: _Job, base: RepoOutcome) -> tuple[RepoOutcome, ...]:
                 language=_str(answers.get("language")),
                 from_version=_str(answers.get("_commit")),
             )
+            src = _str(answers.get("_src_path")) or ""
             try:
-                target = job.to or _latest(_str(answers.get("_src_path")) or "")
+                target = as_tagged(job.to, _template_tags(src)) if job.to else _latest(src)
             except _Stop as stop:
                 outcomes[path] = replace(result, outcome=stop.outcome, reason=stop.reason)
                 continue
@@ -1158,8 +1163,18 @@ def _refuse_dirty_local(repo: str) -> None:
     path = Path(_location(repo))
     if not path.exists():
         raise _Stop("error", f"{repo} does not exist")
+    if not path.is_dir():
+        raise _Stop("error", f"{repo} is not a directory, so not a git repository")
     if not (path / ".git").exists():
-        return  # a bare repository, or not a repository at all (cloning says which)
+        # A bare repository is its own git directory; anything else is no repository (cloning
+        # it would only say the "repository does not exist").
+        git_dir = _git_in(path, "rev-parse", "--absolute-git-dir", check=False).strip()
+        if not git_dir:
+            raise _Stop("error", f"{repo} is not a git repository")
+        if Path(git_dir) != path.resolve():
+            top = _git_in(path, "rev-parse", "--show-toplevel", check=False).strip() or git_dir
+            raise _Stop("error", f"{repo} is not a git repository (it is a directory inside {top})")
+        return
     changed = _git_in(path, "status", "--porcelain", check=False).splitlines()
     if changed:
         raise _Stop(

@@ -23,7 +23,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.sandbox import SandboxedEnvironment
 
 from scaffold import _yaml
-from scaffold.errors import AnswerError
+from scaffold.errors import AnswerError, ScaffoldError
 from scaffold.names import (
     GO_SKIPPED_DIRS,
     RUST_KEYWORDS,
@@ -166,14 +166,19 @@ def resolve_answers(
     *,
     use_defaults: bool,
     ask: Asker | None,
+    checks: Mapping[str, Callable[[Any], None]] | None = None,
 ) -> dict[str, Any]:
     """Settle every visible question, in order, and validate each answer.
 
     A provided answer wins; otherwise the default is taken with `use_defaults`, or the question is
-    asked through `ask`. Hidden questions (`when: false`) are left to copier.
+    asked through `ask`. Hidden questions (`when: false`) are left to copier. `checks` adds a
+    check of the caller's to a question's answer (`scaffold new` checks the destination a
+    service name implies as soon as the name is known): it raises a `ScaffoldError`, which
+    refuses the answer like a broken rule does.
 
     Raises:
         AnswerError: an answer is invalid, unknown, or missing with no way to ask for it.
+        ScaffoldError: an answer failed one of `checks`.
     """
     visible = {q.name for q in questions if q.when is not False}
     for name in provided:
@@ -193,7 +198,11 @@ def resolve_answers(
             default = _yaml.safe_load(default) if default.strip() else []
 
         def check(value: Any, q: Question = question, c: Any = choices) -> Any:
-            return validate_answer(q, value, policy, answers, c)
+            value = validate_answer(q, value, policy, answers, c)
+            extra = (checks or {}).get(q.name)
+            if extra is not None:
+                extra(value)
+            return value
 
         if question.name in provided:
             answers[question.name] = check(provided[question.name])
@@ -475,6 +484,8 @@ def _problem(check: Callable[[Any], Any], value: Any) -> str | None:
         check(value)
     except AnswerError as exc:
         return exc.problem
+    except ScaffoldError as exc:
+        return str(exc)
     return None
 
 

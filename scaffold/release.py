@@ -42,7 +42,7 @@ from scaffold.errors import (
 from scaffold.policy import POLICY_FILE, Policy, load_policy
 from scaffold.policy_diff import PolicyChange, diff_policies, policy_at_ref
 from scaffold.render import identity_env
-from scaffold.source import COPIER_FILE, latest_version_tag, tags
+from scaffold.source import COPIER_FILE, latest_version_tag, tags, version_tag
 
 __all__ = ["CHANGELOG_FILE", "CheckOutcome", "ReleaseResult", "TemplateRelease"]
 
@@ -264,6 +264,7 @@ def _check_version(root: Path, version: str) -> str:
             f"{version!r} is not a version copier can read",
             hint="use a PEP 440 version such as v1.2.0",
         ) from None
+    version = version_tag(version)
     existing_tags = tags(root)
     if version in existing_tags:
         raise ReleaseError(f"tag {version} already exists", hint="pick the next version")

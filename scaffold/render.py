@@ -30,7 +30,14 @@ from scaffold.errors import AnswerError, DestinationError, GitError, TemplateErr
 from scaffold.questions import Asker, load_questions, resolve_answers
 from scaffold.source import open_source
 
-__all__ = ["FALLBACK_IDENTITY", "NewResult", "NewService", "commit_all", "identity_env"]
+__all__ = [
+    "FALLBACK_IDENTITY",
+    "NewResult",
+    "NewService",
+    "commit_all",
+    "copier_answer_error",
+    "identity_env",
+]
 
 # Who commits when git has no user configured (a fresh CI runner, a container).
 FALLBACK_IDENTITY = {
@@ -85,11 +92,23 @@ class NewService:
             ScaffoldError: (a subclass) for a bad policy, answer, template, destination or git
                 failure; the destination is left untouched.
         """
+        # The destination is checked before anything is asked: the given one at once, the one a
+        # service name implies as soon as the name is known.
+        checks = {}
+        if self.dest is None:
+            checks["service_name"] = _name_fits_destination
+        else:
+            _check_destination(self.dest.expanduser().absolute())
         with open_source(self.template, self.vcs_ref) as source:
             policy = source.policy()
             questions = load_questions(source.config())
             answers = resolve_answers(
-                questions, policy, self.data, use_defaults=self.use_defaults, ask=self.ask
+                questions,
+                policy,
+                self.data,
+                use_defaults=self.use_defaults,
+                ask=self.ask,
+                checks=checks,
             )
             _check_crate_name(source.root, answers)
             dest = (self.dest or Path(answers["service_name"])).expanduser().absolute()
@@ -122,6 +141,14 @@ def _check_crate_name(root: Path, answers: Mapping[str, Any]) -> None:
                 "service_name",
                 f"{answers['service_name']!r} is the name of a crate the service depends on; pick another name",
             )
+
+
+def _name_fits_destination(name: str) -> None:
+    """A service name is also its directory (without --dest): refuse one that is taken."""
+    try:
+        _check_destination(Path(name).absolute())
+    except DestinationError as exc:
+        raise DestinationError(exc.message, hint="choose another name, or pass --dest") from None
 
 
 def _check_destination(dest: Path) -> None:
@@ -291,14 +318,27 @@ def _copy(
                 exclude=[f"!/{path}" for path in include],
             )
     except ValueError as exc:
-        # copier's own question validators (from copier.yml) report here.
-        text = str(exc)
-        question = text.split("'")[1] if text.count("'") >= 2 else "answer"
-        raise AnswerError(question, text.split(":", 1)[-1].strip().replace("\n", " ")) from None
+        raise copier_answer_error(exc) from None
     except CopierError as exc:
         raise TemplateError(
             f"copier could not render the template: {exc}", hint="check the template set"
         ) from None
+
+
+_COPIER_VALIDATION = re.compile(r"Validation error for question '([^']+)': (.*)", re.S)
+
+
+def copier_answer_error(exc: ValueError, context: str = "") -> AnswerError:
+    """An answer copier refused, with the template validator's message whole, on one line.
+
+    copier reports its own question validators (from copier.yml) as a ValueError whose text
+    keeps the validator's line breaks: a multi-line message must not be cut at the first one.
+    `context` is added in parentheses.
+    """
+    text = " ".join(str(exc).split())
+    found = _COPIER_VALIDATION.fullmatch(text)
+    question, problem = (found[1], found[2]) if found else ("answers", text)
+    return AnswerError(question, f"{problem} ({context})" if context else problem)
 
 
 def commit_all(path: Path, message: str) -> str:
@@ -348,9 +388,15 @@ def _next_steps(dest: Path, answers: Mapping[str, Any]) -> list[str]:
     except OSError:  # the current directory was removed
         cwd = Path("/")
     where = dest.relative_to(cwd) if dest != cwd and dest.is_relative_to(cwd) else dest
-    steps = [f"cd {where}"]
     if answers.get("language") == "rust":
-        steps += ["cargo test", "cargo run"]
+        test, run = "cargo test", "cargo run"
     else:
-        steps += ["go test ./...", f"go run ./cmd/{answers['service_name']}"]
-    return steps
+        test, run = "go test ./...", f"go run ./cmd/{answers['service_name']}"
+    # `scaffold dev` blocks, as the service does: each gets a terminal of its own.
+    width = max(len(run), len("scaffold dev"))
+    return [
+        f"cd {where}",
+        test,
+        f"{'scaffold dev':<{width}}  # in a second terminal: shows each trace the service sends",
+        f"{run:<{width}}  # then: curl localhost:8080/hello",
+    ]

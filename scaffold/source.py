@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +26,14 @@ from scaffold.policy import POLICY_FILE, Policy, load_policy
 __all__ = [
     "COPIER_FILE",
     "TemplateSource",
+    "as_tagged",
     "bundled_templates",
     "check_source",
     "latest_version",
     "latest_version_tag",
     "open_source",
     "tags",
+    "version_tag",
 ]
 
 COPIER_FILE = "copier.yml"
@@ -167,6 +169,25 @@ def check_source(src: str) -> None:
             "a command)",
             hint="pass --template with a path, an https:// or ssh:// URL, or user@host:path",
         )
+
+
+def version_tag(version: str) -> str:
+    """The tag of a version: always `v`-prefixed, so `1.1.0` and `v1.1.0` both tag `v1.1.0`.
+
+    The one spelling every tag otel-scaffold makes (`template init`, `template release`) uses.
+    """
+    return f"v{version[1:]}" if version[:1] in ("v", "V") else f"v{version}"
+
+
+def as_tagged(ref: str, names: Collection[str]) -> str:
+    """`ref` spelled as the template source spells it: `1.1.0` names the tag `v1.1.0`, and back.
+
+    A ref the source has as written, or in neither spelling, is returned unchanged.
+    """
+    if ref in names:
+        return ref
+    other = ref[1:] if ref[:1] in ("v", "V") else f"v{ref}"
+    return other if other in names else ref
 
 
 def latest_version_tag(repo: Path) -> str | None:

@@ -301,8 +301,10 @@ def _go_name_list(tokens: list[str], start: int) -> list[str]:
 _RUST_NOISE = re.compile(
     r"//[^\n]*|/\*.*?\*/|r#*\"[^\"]*\"#*|b?\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\\n])'", re.S
 )
+# Items of the type namespace, where a module lives: a function, constant or static of the same
+# name as the telemetry module does not clash with it.
 _RUST_ITEM = re.compile(
-    r"\b(?:fn|struct|enum|trait|type|const|static|mod|union|macro_rules!)\s+(?:r#)?"
+    r"\b(?:struct|enum|trait|type|mod|union|macro_rules!)\s+(?:r#)?"
     r"([A-Za-z_]\w*+)(?!\x00)"
 )
 _RUST_USE = re.compile(r"\buse\s+([^;]*);")
@@ -312,7 +314,8 @@ _RUST_EXTERN = re.compile(r"\bextern\s+crate\s+(\w+)(?:\s+as\s+(\w+))?")
 def rust_declarations(text: str) -> list[str]:
     """The names a Rust file binds at its top level, and every name any `use` in it binds.
 
-    File-level items (functions, types, constants, modules; not the methods inside an `impl`),
+    File-level items of the type namespace (types, traits, modules, macros; not functions or
+    constants, which live in the value namespace, nor anything inside an `impl`),
     `mod` declarations at any depth, `extern crate`, and the names and the root crate of every
     `use` tree, including those inside function bodies: an import anywhere is a name the file
     relies on.

@@ -15,15 +15,14 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 
 from scaffold import _git
+from scaffold._defaults import DEFAULT_VERSION
 from scaffold._git import GitFailed
 from scaffold._signals import deferred
 from scaffold.errors import DestinationError, GitError, TemplateError
 from scaffold.render import commit_all, identity_env
-from scaffold.source import bundled_templates
+from scaffold.source import bundled_templates, version_tag
 
 __all__ = ["DEFAULT_VERSION", "init_template_repo"]
-
-DEFAULT_VERSION = "v0.1.0"
 
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".DS_Store")
 
@@ -33,7 +32,8 @@ def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
 
     Args:
         dest: a directory that does not exist yet or is empty.
-        version: the first version tag, a PEP 440 version such as `v0.1.0`.
+        version: the first version, a PEP 440 version such as `v0.1.0`; the tag is always
+            `v`-prefixed (`0.1.0` tags `v0.1.0`), like the tags `template release` makes.
 
     Returns:
         The absolute path of the new repository: what `scaffold new --template` takes and what
@@ -45,6 +45,7 @@ def init_template_repo(dest: Path, version: str = DEFAULT_VERSION) -> Path:
         GitError: git failed; nothing is left at `dest`.
     """
     _check_version(version)
+    version = version_tag(version)
     dest = dest.expanduser().absolute()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise DestinationError(

@@ -46,14 +46,16 @@ from scaffold._git import GitFailed
 from scaffold._workspace import Change, Scratch, carry, refuse_in_the_way
 from scaffold.bundled import bundled_repo, cache_path, home_spelling, is_bundled_source
 from scaffold.errors import (
-    AnswerError,
+    BehindError,
     DestinationError,
     DirtyRepoError,
     GitError,
+    NotAServiceError,
     NotVersionedError,
     TemplateError,
 )
-from scaffold.source import bundled_templates, is_git_root, latest_version, open_source
+from scaffold.render import copier_answer_error
+from scaffold.source import as_tagged, bundled_templates, is_git_root, latest_version, open_source
 
 __all__ = [
     "ANSWERS_FILE",
@@ -208,6 +210,13 @@ class CheckResult:
     latest: str | None
     behind: bool
 
+    def summary(self) -> str:
+        """The result in one line: up to date, or what is available and how to get it."""
+        if self.behind:
+            return str(BehindError(self.path, self.current, self.latest or ""))
+        origin = "the bundled templates" if is_bundled_source(self.template) else self.template
+        return f"{self.path} is on {self.current}, the latest version of {origin}"
+
     def to_dict(self) -> dict[str, Any]:
         """The result as plain JSON-ready data, for `scaffold check --json`."""
         return {
@@ -244,10 +253,10 @@ class UpdateService:
             ScaffoldError: (a subclass) when the service cannot be updated; nothing is changed.
                 `DirtyRepoError` for uncommitted changes anywhere in the repository, `.rej`
                 files of an earlier update, or files git does not track where the update would
-                write; `NotVersionedError` for a template source without versions,
-                `TemplateError` for an unreachable source or an unknown or older version,
-                `GitError`/`DestinationError` for a path that is not a generated service in a
-                git repository.
+                write; `NotAServiceError` for a path that is not a service made from these
+                templates, `NotVersionedError` (one of those) for a template source without
+                versions, `TemplateError` for an unreachable source or an unknown or older
+                version, `GitError` for a service outside git or without commits.
             Interrupted: a termination signal arrived; the service is as it was.
         """
         service = _Service.open(self.path)
@@ -296,8 +305,9 @@ def check(path: Path | str = ".") -> CheckResult:
     """Compare the version a service is on with the latest release of its template source.
 
     Raises:
-        ScaffoldError: (a subclass) the path is not a generated service, its template source
-            is not versioned (`NotVersionedError`) or cannot be reached (`TemplateError`).
+        ScaffoldError: (a subclass) the path is not a service made from these templates
+            (`NotAServiceError`), its template source is not versioned (`NotVersionedError`)
+            or cannot be reached (`TemplateError`).
     """
     service = _Service.open(Path(path))
     refs = service.template_refs()
@@ -337,10 +347,13 @@ class _Service:
     @classmethod
     def open(cls, path: Path) -> _Service:
         path = path.expanduser().absolute()
+        # Whether it is a service at all comes first: advice about git is for services only.
+        if not path.exists():
+            raise NotAServiceError(path, "it does not exist")
         if not path.is_dir():
-            raise DestinationError(
-                f"{path} is not a directory", hint="pass the root of a generated service"
-            )
+            raise NotAServiceError(path, "it is not a directory")
+        if not (path / ANSWERS_FILE).is_file():
+            raise _not_a_service(path)
         try:
             top = Path(_git.run(path, "rev-parse", "--show-toplevel").strip()).resolve()
         except GitFailed:
@@ -456,13 +469,19 @@ def template_refs(src: str, cwd: Path | None = None) -> TemplateRefs:
     return TemplateRefs(tags=tuple(dict.fromkeys(tags)), names=frozenset(names))
 
 
+def _not_a_service(path: Path) -> NotAServiceError:
+    """The error for a directory without an answers file, naming the service it is in, if any."""
+    problem = f"it has no {ANSWERS_FILE}"
+    root = next((p for p in path.parents if (p / ANSWERS_FILE).is_file()), None)
+    if root is None:
+        return NotAServiceError(path, problem)
+    return NotAServiceError(path, problem, hint=f"it is inside the service {root}: pass that path")
+
+
 def _read_answers(path: Path) -> dict[str, Any]:
     file = path / ANSWERS_FILE
     if not file.is_file():
-        raise DestinationError(
-            f"{path} has no {ANSWERS_FILE}, so it was not made from a template",
-            hint="pass the root directory of a service made by `scaffold new`",
-        )
+        raise _not_a_service(path)
     try:
         answers = _yaml.safe_load(file.read_text(encoding="utf-8"))
     except _yaml.YAMLLimitError as exc:
@@ -520,7 +539,8 @@ def _target(service: _Service, refs: TemplateRefs, to: str | None) -> str:
     if latest is None:
         raise _no_tags(service)
     _check_current(service, refs)
-    target = to or latest
+    # A version names its tag in either spelling: `--to 1.1.0` finds the tag v1.1.0.
+    target = as_tagged(to, refs.names) if to else latest
     if target not in refs.names and not _SHA.match(target):
         known = ", ".join(_newest(refs.tags, 3))
         raise TemplateError(
@@ -599,10 +619,9 @@ def _update(service: _Service, target: str, old_dir: Path) -> tuple[UpdateResult
     except ValueError as exc:
         if isinstance(exc, CopierError):
             raise _copier_failed(service, target, exc) from None
-        # copier reports a question it cannot answer with defaults this way.
-        raise AnswerError(
-            "answers", f"{_first_line(exc)} (the new template version asks a new question)"
-        ) from None
+        # copier reports an answer the new version's validators refuse, or a question it
+        # cannot answer with defaults, this way.
+        raise copier_answer_error(exc, f"asked by {target}") from None
     except (CopierError, ProcessExecutionError, GitFailed, OSError) as exc:
         raise _copier_failed(service, target, exc) from None
     result = _report(service, target, removed, binary)

@@ -284,8 +284,8 @@ def test_a_min_ratio_with_many_decimals_and_an_override(tmp_path: Path) -> None:
     args = ["new", "svc", "--defaults", "--no-git", "--template", str(templates)]
     result = invoke(*args, "-d", "sampling_ratio=0.0000005", "--dest", str(tmp_path / "a"))
     assert result.exception is None and result.exit_code == 0, result.output
-    go = (tmp_path / "a" / "internal" / "telemetry" / "setup.go").read_text(encoding="utf-8")
-    assert "defaultSamplingRatio = 5e-07" in go
+    go = (tmp_path / "a" / "internal" / "telemetry" / "policy.go").read_text(encoding="utf-8")
+    assert "const serviceRatio = 0.0000005\n" in go
     result = invoke(*args, "-d", "sampling_ratio=0.00000005", "--dest", str(tmp_path / "b"))
     assert_one_line_error(
         result, AnswerError.exit_code, "outside the org range; use a number from 0.0000001 to 1,"

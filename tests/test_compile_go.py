@@ -441,6 +441,7 @@ def test_sampling_follows_the_environment_the_service_runs_in(tmp_path: Path) ->
         "enabled": True,
         "endpoint": "http://127.0.0.1:9/sampling",
         "poll_interval_ms": 100,
+        "reload_interval_ms": 10000,
     }
     (template / "policy.yml").write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     dest = tmp_path / "svc"

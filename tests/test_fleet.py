@@ -516,6 +516,50 @@ def test_fleet_status_reports_versions_and_problems(tmp_path: Path) -> None:
     assert (later[current.location].latest, later[current.location].behind) == ("v1.2.0", 1)
 
 
+def test_a_directory_that_is_not_a_git_repository_is_reported_as_such(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "main.go").write_text("package main\n", encoding="utf-8")
+    outer = tmp_path / "outer"
+    (outer / "svc").mkdir(parents=True)
+    (outer / "svc" / "main.go").write_text("package main\n", encoding="utf-8")
+    git(outer, "init", "-q")
+    git(outer, "add", "-A")
+    git(outer, "commit", "-q", "-m", "init")
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x\n", encoding="utf-8")
+    expected = {
+        str(plain): f"{plain} is not a git repository",
+        str(outer / "svc"): f"{outer / 'svc'} is not a git repository (it is a directory inside "
+        f"{outer.resolve()})",
+        str(afile): f"{afile} is not a directory, so not a git repository",
+    }
+    cache = tmp_path / "cache"
+    statuses = fleet_status(list(expected), cache_dir=cache, jobs=2)
+    assert {s.repo: s.problems for s in statuses} == {r: (p,) for r, p in expected.items()}
+    report = CliRunner().invoke(
+        cli, ["fleet", "upgrade", *expected, "--cache-dir", str(cache), "--no-verify"]
+    )
+    assert report.exit_code == FleetFailedError.exit_code
+    rows = [line.split(None, 2) for line in report.stdout.splitlines()[1:-1]]
+    assert {repo: (outcome, detail) for repo, outcome, detail in rows} == {
+        repo: ("error", problem) for repo, problem in expected.items()
+    }
+
+
+def test_an_unreadable_repos_file_is_one_line(tmp_path: Path) -> None:
+    for path, why in (
+        (tmp_path / "missing.txt", "No such file or directory"),
+        (tmp_path, "Is a directory"),
+    ):
+        result = CliRunner().invoke(cli, ["fleet", "status", "--repos-file", str(path)])
+        assert result.exit_code == 5
+        assert result.stderr == (
+            f"error: cannot read the repository list {path}: {why}; pass --repos-file with a "
+            "text file of one path or git URL per line\n"
+        )
+
+
 # -- shards ------------------------------------------------------------------------------------
 
 

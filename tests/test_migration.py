@@ -139,7 +139,6 @@ def _release_rename(template: Path) -> None:
         f"{GO_PACKAGE}/setup.go.jinja": "{{ team }}",
         f"{GO_PACKAGE}/setup_test.go.jinja": "{{ team }}",
         "rust/README.md.jinja": "{{ team }}",
-        f"{RUST_PACKAGE}/config.rs.jinja": "{{ team }}",
         f"{RUST_PACKAGE}/defaults.rs.jinja": "&str', team)",
     }
     for name, use in uses.items():

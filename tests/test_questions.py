@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from scaffold.errors import AnswerError
 from scaffold.policy import Policy, load_policy
@@ -375,3 +376,21 @@ def test_prompts_get_policy_defaults_and_validation(
     assert seen["environment"].choices == [("dev", "dev"), ("staging", "staging"), ("prod", "prod")]
     assert seen["boundaries"].multiselect
     assert "1.0 in dev" in seen["sampling_ratio"].message
+
+
+def test_copier_shows_every_message_of_copier_yml_whole(templates: Path) -> None:
+    """copier's own prompt shows one line of a validator message: each must be one line."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!include", lambda loader, node: None)
+    spec = yaml.load((templates / "copier.yml").read_text(encoding="utf-8"), Loader=Loader)
+    multiline = [
+        f"{name}.{field}"
+        for name, question in spec.items()
+        if isinstance(question, dict)
+        for field in ("validator", "help", "default")
+        if "\n" in str(question.get(field, ""))
+    ]
+    assert multiline == [], "a more-indented line in a folded scalar keeps its line break"

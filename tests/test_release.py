@@ -150,11 +150,14 @@ def test_the_next_release_goes_on_top(repo: Path) -> None:
     (repo / "go" / "NOTES.md").write_text("More notes.\n", encoding="utf-8")
     _git(repo, "commit", "-qam", "Expand the notes")
 
+    # Written without the `v`, tagged with it: every tag has one spelling.
     result = TemplateRelease(repo, "1.2", checker=StubChecker(), date=DAY).run()
 
+    assert result.version == "v1.2"
+    assert "v1.2" in _git(repo, "tag").split()
     changelog = (repo / CHANGELOG_FILE).read_text(encoding="utf-8")
-    assert changelog.index("## 1.2 (") < changelog.index("## v1.1.0 (")
-    assert changelog.startswith("# Changelog\n\n## 1.2 (2025-03-14)\n")
+    assert changelog.index("## v1.2 (") < changelog.index("## v1.1.0 (")
+    assert changelog.startswith("# Changelog\n\n## v1.2 (2025-03-14)\n")
     assert "No policy changes since v1.1.0." in result.entry
     # Only what happened since v1.1.0: not the v1.1.0 release commit, not older work.
     assert result.subjects == ("Expand the notes",)
@@ -196,7 +199,8 @@ def test_a_dirty_tree_is_refused(repo: Path, untracked: bool) -> None:
     ("version", "message"),
     [
         ("v1.0.0", "tag v1.0.0 already exists"),
-        ("1.0.0", "1.0.0 is not greater than the last version v1.0.0"),
+        ("1.0.0", "tag v1.0.0 already exists"),
+        ("0.9.0", "v0.9.0 is not greater than the last version v1.0.0"),
         ("v0.9.0", "v0.9.0 is not greater than the last version v1.0.0"),
         ("banana", "'banana' is not a version copier can read"),
     ],
@@ -377,5 +381,5 @@ def test_cli_policy_diff_and_release(repo: Path) -> None:
         cli, ["template", "release", "1.1.0", "--repo", str(repo), "--no-check"]
     )
     assert released.exit_code == 0, released.output
-    assert "## 1.1.0" in released.output
-    assert "1.1.0" in _git(repo, "tag").split()
+    assert "## v1.1.0" in released.output
+    assert "v1.1.0" in _git(repo, "tag").split()  # the tag is v-prefixed

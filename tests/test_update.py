@@ -9,6 +9,7 @@ module and copied (with .git) per test. Nothing touches the network.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import os
 import re
@@ -32,11 +33,13 @@ from hypothesis import strategies as st
 from scaffold import errors
 from scaffold.cli import cli
 from scaffold.errors import (
+    AnswerError,
     BehindError,
     ConflictError,
     DestinationError,
     DirtyRepoError,
     GitError,
+    NotAServiceError,
     PolicyError,
     ScaffoldError,
     TemplateError,
@@ -375,19 +378,48 @@ def test_moved_template_source_is_a_clear_error(world: World, tmp_path: Path) ->
 
 
 def test_not_a_git_repository_or_not_a_service(world: World, tmp_path: Path) -> None:
+    # A service outside git: the advice is about git.
     plain = tmp_path / "plain"
     shutil.copytree(world.base, plain, ignore=shutil.ignore_patterns(".git"))
     with pytest.raises(GitError, match=r"not in a git repository.*git init"):
         UpdateService(plain).run()
-    other = tmp_path / "other"
-    other.mkdir()
-    (other / "main.go").write_text("package main\n", encoding="utf-8")
-    _git(other, "init", "-q")
-    _commit(other, "init")
-    with pytest.raises(DestinationError, match=r"has no \.copier-answers\.yml"):
-        UpdateService(other).run()
-    with pytest.raises(DestinationError, match="not a directory"):
-        check(tmp_path / "missing")
+    # Anything else is not a service, in or out of git: one message, one exit code.
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "main.go").write_text("package main\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _commit(repo, "init")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "file").write_text("x\n", encoding="utf-8")
+    for path, why in (
+        (repo, "it has no .copier-answers.yml"),
+        (empty, "it has no .copier-answers.yml"),
+        (tmp_path / "missing", "it does not exist"),
+        (tmp_path / "file", "it is not a directory"),
+    ):
+        for call in (UpdateService(path).run, functools.partial(check, path)):
+            with pytest.raises(NotAServiceError) as caught:
+                call()
+            assert str(caught.value).startswith(
+                f"{path} is not a service made from these templates: {why}; pass the root "
+            )
+            assert "git init" not in str(caught.value)
+    # A directory of a service: the message names the service.
+    with pytest.raises(NotAServiceError, match=rf"inside the service {re.escape(str(plain))}"):
+        check(plain / "cmd")
+
+
+def test_cli_update_and_check_outside_a_service(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for command in ("update", "check"):
+        result = runner.invoke(cli, [command, str(tmp_path)])
+        assert result.exit_code == NotAServiceError.exit_code == 9
+        assert result.output == (
+            f"error: {tmp_path} is not a service made from these templates: it has no "
+            ".copier-answers.yml; pass the root directory of a service made by `scaffold new` "
+            "or `scaffold adopt`\n"
+        )
 
 
 # -- .rej files and failures inside copier (copier replaced by a stand-in) -------------------
@@ -490,7 +522,9 @@ def test_exit_codes_are_distinct() -> None:
         if isinstance(getattr(errors, name), type)
         and issubclass(getattr(errors, name), ScaffoldError)
     ]
-    codes = [cls.exit_code for cls in classes]
+    # A subclass that keeps its parent's code is a kind of the same outcome
+    # (NotVersionedError of NotAServiceError); every other class has a code of its own.
+    codes = [cls.exit_code for cls in classes if "exit_code" in vars(cls)]
     assert len(codes) == len(set(codes)), codes
 
 
@@ -704,8 +738,18 @@ def test_cli_flow_init_new_check_update(tmp_path: Path) -> None:
     _release_v2(template)
     behind = runner.invoke(cli, ["check", str(service), "--json"])
     assert behind.exit_code == BehindError.exit_code
-    report = json.loads(behind.output.splitlines()[0])
-    assert (report["current"], report["latest"], report["behind"]) == ("v1.0.0", "v2.0.0", True)
+    assert (json.loads(behind.output)["current"], json.loads(behind.output)["latest"]) == (
+        "v1.0.0",
+        "v2.0.0",
+    )
+    # Behind is a normal answer: one line on stdout, the exit code says it; no `error:`.
+    behind = runner.invoke(cli, ["check", str(service)])
+    assert behind.exit_code == BehindError.exit_code
+    assert behind.stdout == (
+        f"{service.resolve()} is on v1.0.0; v2.0.0 is available; run `scaffold update --to "
+        "v2.0.0`\n"
+    )
+    assert behind.stderr == ""
 
     (service / "notes.txt").write_text("wip\n", encoding="utf-8")
     dirty = runner.invoke(cli, ["update", str(service)])
@@ -717,6 +761,67 @@ def test_cli_flow_init_new_check_update(tmp_path: Path) -> None:
     assert updated.exit_code == 0, updated.output
     assert "v2.0.0" in updated.output
     assert runner.invoke(cli, ["check", str(service)]).exit_code == 0
+
+
+def test_init_and_release_tag_one_spelling_and_update_takes_either(tmp_path: Path) -> None:
+    """`template init --tag 1.0.0` and `template release 1.1.0` both tag with a `v`; `update
+    --to` finds a tag written either way, including a hand-made tag without the `v`."""
+    runner = CliRunner()
+    template = tmp_path / "templates"
+    made = runner.invoke(cli, ["template", "init", str(template), "--tag", "1.0.0"])
+    assert made.exit_code == 0, made.output
+    assert made.output.startswith(f"Created template repository {template} at v1.0.0\n")
+    service = tmp_path / "payments"
+    created = runner.invoke(
+        cli, ["new", "payments", "--defaults", "--template", str(template), "--dest", str(service)]
+    )
+    assert created.exit_code == 0, created.output
+
+    (template / "NOTES.md").write_text("Notes for service teams.\n", encoding="utf-8")
+    _commit(template, "Add notes")
+    released = runner.invoke(
+        cli, ["template", "release", "1.1.0", "--repo", str(template), "--no-check"]
+    )
+    assert released.exit_code == 0, released.output
+    assert [tag.name for tag in git.Repo(template).tags] == ["v1.0.0", "v1.1.0"]
+
+    updated = runner.invoke(cli, ["update", str(service), "--to", "1.1.0"])
+    assert updated.exit_code == 0, updated.output
+    assert _answers(service)["_commit"] == "v1.1.0"
+    _commit(service, "Update to v1.1.0")
+
+    _release_v2(template)
+    _git(template, "tag", "2.0.0", "v2.0.0")  # a tag made by hand, without the `v`
+    _git(template, "tag", "-d", "v2.0.0")
+    assert UpdateService(service, to="v2.0.0").run().to_version == "2.0.0"
+
+
+def test_a_multi_line_template_validator_is_reported_whole(world: World, tmp_path: Path) -> None:
+    """copier keeps a validator's line breaks; the report must not stop at the first one."""
+    template = tmp_path / "templates"
+    shutil.copytree(world.template, template, symlinks=True)
+    with (template / "copier.yml").open("a", encoding="utf-8") as config:
+        # A new question whose default its validator refuses: an update with --defaults fails.
+        config.write(
+            "\nregion:\n  type: str\n  default: ''\n  validator: >-\n"
+            "    {% if not region %}Every service now names its region,\n"
+            "      as the platform team announced;\n    answer with --data region=eu-1{% endif %}\n"
+        )
+    _commit(template, "Ask for the region")
+    _git(template, "tag", "v3.0.0")
+    svc = world.copy(tmp_path / "svc")
+    answers = _answers(svc)
+    answers["_src_path"] = str(template)
+    (svc / ANSWERS_FILE).write_text(yaml.safe_dump(answers), encoding="utf-8")
+    _commit(svc, "Take updates from the copy")
+
+    with pytest.raises(AnswerError) as caught:
+        UpdateService(svc, to="v3.0.0").run()
+    assert str(caught.value) == (
+        "region: Every service now names its region, as the platform team announced; answer "
+        "with --data region=eu-1 (asked by v3.0.0)"
+    )
+    assert _git(svc, "status", "--porcelain") == ""
 
 
 def test_cli_update_with_a_conflict_exits_with_its_own_code(world: World, tmp_path: Path) -> None:

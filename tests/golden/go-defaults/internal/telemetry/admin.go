@@ -22,8 +22,9 @@ import (
 // GET reports the state as JSON: {"enabled": true, "sampling_ratio": 0.1, "sampler": "..."}.
 // PUT changes it: the body is JSON [Flags], such as {"enabled": false}, sent with
 // Content-Type: application/json and Authorization: Bearer <token>. The token is compared in
-// constant time; with an empty token every PUT is refused. Each change is logged with the
-// address it came from. Other methods are answered 405, which also keeps a web page from
+// constant time; with an empty token every PUT is refused. Turning telemetry on is refused
+// with 409 Conflict when OTEL_SDK_DISABLED=true built nothing to turn on. Each change is logged
+// with the address it came from. Other methods are answered 405, which also keeps a web page from
 // sending the request without a CORS preflight that nothing answers.
 func AdminHandler(token string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -59,6 +60,11 @@ func putFlags(w http.ResponseWriter, r *http.Request, token string) {
 	}
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if flags.Enabled != nil && *flags.Enabled && disabled.Load() {
+		// Nothing was built that could be switched on; the rest of the request still applies.
+		writeError(w, http.StatusConflict, "OTEL_SDK_DISABLED=true: restart without it to turn telemetry on")
 		return
 	}
 	writeJSON(w, http.StatusOK, currentState())

@@ -3,9 +3,11 @@ package telemetry
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/semconv/v1.43.0/httpconv"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -16,9 +18,10 @@ func NewClient(opts ...Option) *http.Client {
 }
 
 // NewTransport wraps base (http.DefaultTransport when nil) with otelhttp: each request gets
-// a client span and the http.client.request.duration metric, and its headers carry the
-// trace context to the server. The url.full attribute has the values of the redacted query
-// parameters replaced by "REDACTED".
+// a client span named by its method and the http.client.request.duration metric, and its
+// headers carry the trace context to the server. The url.full attribute has the values of
+// the redacted query parameters replaced by "REDACTED". An answer of 400 or more, or no
+// answer, sets error.type on both.
 //
 // Pass the request's context (http.NewRequestWithContext) so that the client span is a
 // child of the span that is handling the incoming request. While telemetry is off no span is
@@ -28,28 +31,44 @@ func NewTransport(base http.RoundTripper, opts ...Option) http.RoundTripper {
 		base = http.DefaultTransport
 	}
 	c := newConfig(opts)
-	return otelhttp.NewTransport(redactingTransport{base},
-		otelhttp.WithTracerProvider(c.tracerProvider),
+	return otelhttp.NewTransport(annotatingTransport{base},
+		otelhttp.WithTracerProvider(c.tracers()),
 		otelhttp.WithMeterProvider(c.meterProvider),
 		otelhttp.WithPropagators(c.propagator()),
+		otelhttp.WithSpanNameFormatter(clientSpanName),
 	)
 }
 
-// redactingTransport runs inside the client span and overwrites the url.full attribute
-// that otelhttp recorded with a redacted one.
-type redactingTransport struct {
+// clientSpanName names a client span as the conventions do: by its method, or HTTP for a
+// method they do not name.
+func clientSpanName(_ string, r *http.Request) string {
+	if method := requestMethod(r.Method); method != httpconv.RequestMethodOther {
+		return string(method)
+	}
+	return "HTTP"
+}
+
+// annotatingTransport runs inside the client span. It overwrites the url.full attribute that
+// otelhttp recorded with a redacted one, and gives the metric the error.type of a 4xx or
+// 5xx answer, which otelhttp sets on the span only.
+type annotatingTransport struct {
 	base http.RoundTripper
 }
 
-func (t redactingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+func (t annotatingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 		span.SetAttributes(semconv.URLFull(redactURL(r.URL)))
 	}
-	return t.base.RoundTrip(r)
+	resp, err := t.base.RoundTrip(r)
+	if err == nil && resp.StatusCode >= http.StatusBadRequest {
+		labeler, _ := otelhttp.ClientLabelerFromContext(r.Context())
+		labeler.Add(semconv.ErrorTypeKey.String(strconv.Itoa(resp.StatusCode)))
+	}
+	return resp, err
 }
 
 // CloseIdleConnections lets [http.Client.CloseIdleConnections] reach the base transport.
-func (t redactingTransport) CloseIdleConnections() {
+func (t annotatingTransport) CloseIdleConnections() {
 	if c, ok := t.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"net/http"
 	"strings"
 
 	"go.opentelemetry.io/otel"
@@ -41,7 +42,7 @@ func newConfig(opts []Option) *config {
 }
 
 // WithTracerProvider sets the tracer provider. Default: the global provider, which
-// [Setup] installs.
+// [Setup] installs: a helper built before Setup follows the provider Setup installs.
 func WithTracerProvider(tp trace.TracerProvider) Option {
 	return optionFunc(func(c *config) {
 		c.tracerProvider = tp
@@ -57,8 +58,8 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 }
 
 // WithPropagators sets the propagators that read and write trace context. Default: the
-// global propagators, which [Setup] installs (tracecontext, baggage unless
-// OTEL_PROPAGATORS says otherwise).
+// global propagators, which [Setup] installs: the policy's defaultPropagators unless
+// OTEL_PROPAGATORS says otherwise.
 func WithPropagators(p propagation.TextMapPropagator) Option {
 	return optionFunc(func(c *config) {
 		c.propagators = p
@@ -76,11 +77,10 @@ func WithPublicEndpoint() Option {
 	})
 }
 
-// WithCapturedRequestHeaders records the named request headers, in addition to the
-// organisation's default (user-agent, x-request-id), as
-// http.request.header.<name> span attributes. Headers the policy redacts
-// (authorization, cookie, set-cookie, proxy-authorization, x-api-key) are never recorded, whatever this option
-// asks for.
+// WithCapturedRequestHeaders records the named request headers as
+// http.request.header.<name> span attributes, in addition to those the policy names. The
+// headers the policy redacts (redactedHeaders) are never recorded, whatever this option asks
+// for.
 func WithCapturedRequestHeaders(names ...string) Option {
 	return optionFunc(func(c *config) {
 		for _, name := range names {
@@ -111,4 +111,25 @@ func (globalPropagator) Extract(ctx context.Context, carrier propagation.TextMap
 
 func (globalPropagator) Fields() []string {
 	return otel.GetTextMapPropagator().Fields()
+}
+
+func (globalPropagator) extractHeaders(ctx context.Context, h http.Header) (context.Context, bool) {
+	return extractHeaders(ctx, otel.GetTextMapPropagator(), h)
+}
+
+// tracers returns the tracer provider to use: the configured one, or the global one. Before
+// [Setup], the global provider is a delegate that follows the provider Setup installs.
+func (c *config) tracers() trace.TracerProvider {
+	if c.tracerProvider != nil {
+		return c.tracerProvider
+	}
+	return otel.GetTracerProvider()
+}
+
+// meters returns the meter provider to use, like tracers.
+func (c *config) meters() metric.MeterProvider {
+	if c.meterProvider != nil {
+		return c.meterProvider
+	}
+	return otel.GetMeterProvider()
 }

@@ -1,6 +1,6 @@
-// Package telemetry wires OpenTelemetry into orders the way the acme
-// instrumentation policy asks for: traces, metrics and logs exported over OTLP, named and
-// attributed alike in every service of the organisation.
+// Package telemetry wires OpenTelemetry into orders the way the acme instrumentation policy
+// asks for: traces, metrics and logs exported over OTLP, named and attributed alike in every
+// service of the organisation.
 //
 // # Setup
 //
@@ -16,9 +16,9 @@
 // instead, which logs a failure rather than returning it.
 //
 // Setup builds the resource (service.name, service.namespace, service.version,
-// deployment.environment.name, acme.team and acme.owner),
-// the tracer, meter and logger providers and their exporters, and installs them and the
-// propagators as the OpenTelemetry globals. The standard OTEL_* environment variables win
+// deployment.environment.name, acme.team and acme.owner, service.instance.id and what it
+// detects of the host and the process), the tracer, meter and logger providers and their
+// exporters, and installs them and the propagators as the OpenTelemetry globals. The standard OTEL_* environment variables win
 // over the generated defaults, and a value Setup cannot use is logged and replaced by the
 // default, never fatal:
 //
@@ -57,8 +57,10 @@
 //     metrics by the route of a router other than [net/http.ServeMux].
 //   - [NewClient] and [NewTransport] trace and measure outgoing HTTP requests and send the
 //     trace context along.
-//   - [NewLogger] writes JSON log lines that carry the trace_id and span_id of the current span
-//     and forwards the records to OpenTelemetry.
+//   - [NewLogger] writes JSON log lines of the organisation's schema, with the trace
+//     correlation fields of the current span, and forwards the records to OpenTelemetry.
+//   - [Go] runs work that a request starts but does not wait for, in a trace linked to the
+//     request's.
 //
 // The constants and functions of attributes.go are the organisation's attribute registry:
 // record acme.* attributes through them.

@@ -3,7 +3,9 @@ package telemetry
 import (
 	"context"
 	"encoding/hex"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/contrib/propagators/autoprop"
@@ -14,12 +16,21 @@ import (
 const (
 	traceparentHeader = "traceparent"
 	tracestateHeader  = "tracestate"
+	baggageHeader     = "baggage"
 
 	// traceparentLength is the length of a version 00 traceparent, and the least length of
 	// any version.
 	traceparentLength = 55
 	// maxTracestateMembers is the most list members a tracestate may have.
 	maxTracestateMembers = 32
+)
+
+// The headers in the canonical form of [http.Header] keys: a lookup with them allocates
+// nothing, unlike one through [propagation.HeaderCarrier].
+var (
+	traceparentKey = http.CanonicalHeaderKey(traceparentHeader)
+	tracestateKey  = http.CanonicalHeaderKey(tracestateHeader)
+	baggageKey     = http.CanonicalHeaderKey(baggageHeader)
 )
 
 // TraceContext propagates trace context in the W3C traceparent and tracestate headers, as
@@ -58,7 +69,7 @@ func (TraceContext) Inject(ctx context.Context, carrier propagation.TextMapCarri
 // Extract returns ctx with the remote span context read from carrier, or ctx itself when
 // carrier holds no valid one.
 func (TraceContext) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
-	traceparents := headerLines(carrier, traceparentHeader)
+	traceparents := headerLines(carrier, traceparentHeader, traceparentKey)
 	if len(traceparents) != 1 {
 		return ctx
 	}
@@ -66,7 +77,7 @@ func (TraceContext) Extract(ctx context.Context, carrier propagation.TextMapCarr
 	if !ok {
 		return ctx
 	}
-	scc.TraceState = parseTracestate(headerLines(carrier, tracestateHeader))
+	scc.TraceState = parseTracestate(headerLines(carrier, tracestateHeader, tracestateKey))
 	scc.Remote = true
 	return trace.ContextWithRemoteSpanContext(ctx, trace.NewSpanContext(scc))
 }
@@ -76,11 +87,21 @@ func (TraceContext) Fields() []string {
 	return []string{traceparentHeader, tracestateHeader}
 }
 
+func (t TraceContext) extractHeaders(ctx context.Context, h http.Header) (context.Context, bool) {
+	if len(h[traceparentKey]) == 0 {
+		return ctx, false
+	}
+	return t.Extract(ctx, propagation.HeaderCarrier(h)), true
+}
+
 // headerLines returns every line of header key in carrier, or its one value when the carrier
-// cannot list them.
-func headerLines(carrier propagation.TextMapCarrier, key string) []string {
-	if multi, ok := carrier.(propagation.ValuesGetter); ok {
-		return multi.Values(key)
+// cannot list them. canonicalKey is key as an [http.Header] key.
+func headerLines(carrier propagation.TextMapCarrier, key, canonicalKey string) []string {
+	switch c := carrier.(type) {
+	case propagation.HeaderCarrier:
+		return c[canonicalKey]
+	case propagation.ValuesGetter:
+		return c.Values(key)
 	}
 	if v := carrier.Get(key); v != "" {
 		return []string{v}
@@ -116,11 +137,29 @@ func parseTraceparent(h string) (trace.SpanContextConfig, bool) {
 
 // decodeHex decodes src, which must be lower-case hex exactly twice as long as dst.
 func decodeHex(dst []byte, src string) bool {
-	if len(src) != 2*len(dst) || strings.ContainsAny(src, "ABCDEF") {
+	if len(src) != 2*len(dst) {
 		return false
 	}
-	_, err := hex.Decode(dst, []byte(src))
-	return err == nil
+	for i := range dst {
+		hi, ok1 := lowerHex(src[2*i])
+		lo, ok2 := lowerHex(src[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
+	}
+	return true
+}
+
+// lowerHex returns the value of the lower-case hex digit c.
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // parseTracestate combines the lines of a tracestate header and parses the result, or
@@ -154,15 +193,18 @@ func newPropagator(warn warnFunc) propagation.TextMapPropagator {
 	if v := strings.TrimSpace(os.Getenv("OTEL_PROPAGATORS")); v != "" {
 		names = strings.Split(v, ",")
 	}
-	var propagators []propagation.TextMapPropagator
+	var list propagators
 	for _, name := range names {
 		switch name = strings.TrimSpace(name); name {
 		case "":
 			continue
 		case "none":
-			return propagation.NewCompositeTextMapPropagator()
+			return propagators{}
 		case "tracecontext":
-			propagators = append(propagators, TraceContext{})
+			list = append(list, TraceContext{})
+			continue
+		case "baggage":
+			list = append(list, w3cBaggage{})
 			continue
 		}
 		p, err := autoprop.TextMapPropagator(name)
@@ -170,7 +212,79 @@ func newPropagator(warn warnFunc) propagation.TextMapPropagator {
 			warn("telemetry: unknown propagator in OTEL_PROPAGATORS skipped", "name", name)
 			continue
 		}
-		propagators = append(propagators, p)
+		list = append(list, p)
 	}
-	return propagation.NewCompositeTextMapPropagator(propagators...)
+	return list
+}
+
+// headerExtractor is a propagator that can tell whether a request carries anything for it to
+// extract, so that a request without trace headers costs no extraction at all.
+type headerExtractor interface {
+	// extractHeaders is Extract from the headers h. found is false only when h carries
+	// nothing for the propagator, and ctx comes back unchanged.
+	extractHeaders(ctx context.Context, h http.Header) (_ context.Context, found bool)
+}
+
+// extractHeaders extracts the trace context of the headers h into ctx with p.
+func extractHeaders(ctx context.Context, p propagation.TextMapPropagator, h http.Header) (context.Context, bool) {
+	if e, ok := p.(headerExtractor); ok {
+		return e.extractHeaders(ctx, h)
+	}
+	return p.Extract(ctx, propagation.HeaderCarrier(h)), true
+}
+
+// propagators is the list of propagators [Setup] installs, like the composite of
+// [propagation.NewCompositeTextMapPropagator], except that it skips the W3C propagators
+// whose headers a request does not carry.
+type propagators []propagation.TextMapPropagator
+
+// Inject writes the context of ctx into carrier with each propagator in turn.
+func (ps propagators) Inject(ctx context.Context, carrier propagation.TextMapCarrier) {
+	for _, p := range ps {
+		p.Inject(ctx, carrier)
+	}
+}
+
+// Extract reads carrier into ctx with each propagator in turn.
+func (ps propagators) Extract(ctx context.Context, carrier propagation.TextMapCarrier) context.Context {
+	for _, p := range ps {
+		ctx = p.Extract(ctx, carrier)
+	}
+	return ctx
+}
+
+// Fields returns the headers the propagators write.
+func (ps propagators) Fields() []string {
+	var fields []string
+	for _, p := range ps {
+		for _, f := range p.Fields() {
+			if !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	return fields
+}
+
+func (ps propagators) extractHeaders(ctx context.Context, h http.Header) (context.Context, bool) {
+	var found bool
+	for _, p := range ps {
+		var ok bool
+		ctx, ok = extractHeaders(ctx, p, h)
+		found = found || ok
+	}
+	return ctx, found
+}
+
+// w3cBaggage is the W3C baggage propagator, which reads nothing from a request without a
+// baggage header.
+type w3cBaggage struct {
+	propagation.Baggage
+}
+
+func (b w3cBaggage) extractHeaders(ctx context.Context, h http.Header) (context.Context, bool) {
+	if len(h[baggageKey]) == 0 {
+		return ctx, false
+	}
+	return b.Extract(ctx, propagation.HeaderCarrier(h)), true
 }

@@ -30,6 +30,11 @@ func headRatio(environment string) float64 {
 	return defaultRatio
 }
 
+// parentBasedSampling reports that the sampler follows the sampling decision of a span's
+// parent, as the organisation's does: the spans of a request that its caller did not sample
+// are dropped.
+var parentBasedSampling atomic.Bool
+
 // rootRatio is the ratio roots are sampled with. [Setup] sets it; [SetSamplingRatio], the
 // admin endpoint and the flags file change it while the service runs.
 var rootRatio ratio
@@ -164,6 +169,7 @@ func newSampler(serviceName, environment string, warn warnFunc) (sdktrace.Sample
 			root, stop = newRemoteSampler(serviceName, remoteSamplingEndpoint, remotePollInterval)
 		}
 	}
+	parentBasedSampling.Store(parentBased)
 	if parentBased {
 		return sdktrace.ParentBased(root), stop
 	}

@@ -36,8 +36,8 @@ const (
 
 // Config configures [Setup]. The zero value is ready to use: every field has a default.
 type Config struct {
-	// ServiceName is the service.name resource attribute. Default: "orders".
-	// OTEL_SERVICE_NAME overrides it.
+	// ServiceName is the service.name resource attribute. Default: "orders". OTEL_SERVICE_NAME
+	// overrides it.
 	ServiceName string
 
 	// ServiceVersion is the service.version resource attribute. Default: [Version].
@@ -98,6 +98,13 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 
 	if off {
 		installNoop()
+		// The service.name the resource would have, for the log lines.
+		res, _ := resource.New(ctx,
+			resource.WithAttributes(semconv.ServiceName(cmp.Or(cfg.ServiceName, defaultServiceName))),
+			resource.WithFromEnv(),
+		)
+		name := resourceValue(res, semconv.ServiceNameKey)
+		serviceName.Store(&name)
 	} else {
 		sdkStops, err := installSDK(ctx, cfg, warn)
 		if err != nil {
@@ -126,7 +133,9 @@ func installSDK(ctx context.Context, cfg Config, warn warnFunc) ([]func(context.
 		return nil, err
 	}
 	environment := resourceValue(res, semconv.DeploymentEnvironmentNameKey)
-	sampler, stopSampler := newSampler(resourceValue(res, semconv.ServiceNameKey), environment, warn)
+	name := resourceValue(res, semconv.ServiceNameKey)
+	serviceName.Store(&name)
+	sampler, stopSampler := newSampler(name, environment, warn)
 	setActiveSampler(sampler)
 
 	// The SDK reads OTEL_TRACES_SAMPLER too and reports the names it does not know, such as
@@ -188,13 +197,20 @@ func setActiveSampler(s sdktrace.Sampler) {
 	activeSampler.Store(&s)
 }
 
-// newResource describes the service. Attributes from OTEL_SERVICE_NAME and
-// OTEL_RESOURCE_ATTRIBUTES win over the defaults because they are detected later; the
-// environment set in code wins over both, because it also chooses the sampling ratio.
+// newResource describes the service and the process it runs in. Attributes from
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win over the defaults and the detected ones
+// because they are read later; the environment set in code wins over all, because it also
+// chooses the sampling ratio.
+//
+// The process is described by its PID and executable name, never by its command line, which
+// can carry credentials.
 func newResource(ctx context.Context, cfg Config, warn warnFunc) (*resource.Resource, error) {
 	opts := []resource.Option{
 		resource.WithSchemaURL(semconv.SchemaURL),
 		resource.WithTelemetrySDK(),
+		// service.instance.id: a random UUID, so that the processes of one service are told
+		// apart. It also brings a default service.name, which the next option replaces.
+		resource.WithService(),
 		resource.WithAttributes(
 			semconv.ServiceName(cmp.Or(cfg.ServiceName, defaultServiceName)),
 			semconv.ServiceNamespace(serviceNamespace),
@@ -203,6 +219,11 @@ func newResource(ctx context.Context, cfg Config, warn warnFunc) (*resource.Reso
 			AcmeTeam(team),
 			AcmeOwner(owner),
 		),
+		resource.WithHost(),
+		resource.WithOSType(),
+		resource.WithProcessPID(),
+		resource.WithProcessExecutableName(),
+		resource.WithContainerID(),
 		resource.WithFromEnv(),
 	}
 	if cfg.Environment != "" {
@@ -210,9 +231,9 @@ func newResource(ctx context.Context, cfg Config, warn warnFunc) (*resource.Reso
 	}
 	res, err := resource.New(ctx, opts...)
 	if errors.Is(err, resource.ErrPartialResource) {
-		// A malformed OTEL_RESOURCE_ATTRIBUTES must not keep the service from starting:
-		// report it and keep the attributes that could be read.
-		warn("telemetry: OTEL_RESOURCE_ATTRIBUTES only partly read", "error", err)
+		// A malformed OTEL_RESOURCE_ATTRIBUTES, or a detector that failed, must not keep the
+		// service from starting: report it and keep the attributes that could be read.
+		warn("telemetry: resource only partly built, check OTEL_RESOURCE_ATTRIBUTES", "error", err)
 		err = nil
 	}
 	if err != nil {
@@ -247,7 +268,7 @@ func newMeterProvider(ctx context.Context, cfg Config, res *resource.Resource, w
 	}
 	// Exemplars are on by default: measurements made inside a sampled span carry its
 	// trace and span ID, which links a latency bucket to an example trace.
-	opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	opts := []sdkmetric.Option{sdkmetric.WithResource(res), sdkmetric.WithView(views()...)}
 	for _, r := range readers {
 		opts = append(opts, sdkmetric.WithReader(r))
 	}

@@ -39,14 +39,18 @@ if TYPE_CHECKING:
     from scaffold.adopt import WiringStep
 
 __all__ = [
+    "Checked",
     "broken_before",
     "check_edition",
+    "doc_notes",
     "member",
+    "own_subscriber",
     "package_name",
     "reconcile",
     "verify",
     "warnings",
     "wiring",
+    "workspace_root",
 ]
 
 # The lowest Rust edition the telemetry code compiles with (a missing edition means 2015).

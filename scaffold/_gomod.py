@@ -35,8 +35,12 @@ from scaffold.errors import DestinationError, TemplateError
 __all__ = [
     "GoMod",
     "GoRun",
+    "changes",
+    "dependency_of",
     "first_error",
     "in_family",
+    "module_requires",
+    "moved_module",
     "read_mod",
     "reconcile",
     "run_go",

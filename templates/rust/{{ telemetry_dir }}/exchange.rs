@@ -32,6 +32,8 @@ struct Failure {
 #[derive(Debug)]
 pub(crate) struct Exchange {
     cx: Context,
+    /// Whether the span records; the attributes of one that does not are never built.
+    recording: bool,
     side: Side,
     grpc: bool,
     start: Instant,
@@ -60,6 +62,7 @@ impl Exchange {
         attributes: Vec<KeyValue>,
     ) -> Self {
         Self {
+            recording: cx.span().is_recording(),
             cx,
             side,
             grpc,
@@ -121,15 +124,13 @@ impl Exchange {
         });
     }
 
-    /// Records the span and the metric.
+    /// Records the metric, and the span when it records.
     fn finish(&mut self) {
-        let span = self.cx.span();
-        let recording = span.is_recording();
         let mut attributes = std::mem::take(&mut self.attributes);
-        let mut recorded = Vec::new();
+        let mut status_code = None;
         let mut error_type: Option<Cow<'static, str>> = None;
-        let mut description = "";
-
+        let mut route = None;
+        let mut renamed = None;
         if self.grpc {
             let code = self
                 .grpc_status
@@ -139,61 +140,59 @@ impl Exchange {
                     _ => semconv::GRPC_CANCELLED,
                 });
             let name = semconv::grpc_code_name(code);
-            attributes.push(KeyValue::new("rpc.response.status_code", name));
-            recorded.push(KeyValue::new("rpc.response.status_code", name));
+            status_code = Some(KeyValue::new("rpc.response.status_code", name));
             let failed = match self.side {
                 Side::Server => semconv::is_grpc_server_error(code),
                 Side::Client => code != 0,
             };
-            if failed {
-                error_type = Some(Cow::Borrowed(name));
-            }
+            error_type = failed.then_some(Cow::Borrowed(name));
         } else {
             if let Some(status) = self.http_status {
                 let code = i64::from(status.as_u16());
-                attributes.push(KeyValue::new("http.response.status_code", code));
-                recorded.push(KeyValue::new("http.response.status_code", code));
+                status_code = Some(KeyValue::new("http.response.status_code", code));
                 let failed = match self.side {
                     Side::Server => status.is_server_error(),
                     Side::Client => status.is_client_error() || status.is_server_error(),
                 };
-                if failed {
-                    error_type = Some(Cow::Owned(status.as_u16().to_string()));
-                }
+                error_type = failed.then(|| Cow::Owned(status.as_u16().to_string()));
             }
-            if let Some((method, route)) = self.route.take() {
+            if let Some((method, matched)) = self.route.take() {
                 if self.http_status == Some(StatusCode::METHOD_NOT_ALLOWED) {
                     // The route matched the path but not the method: it did not serve the request.
-                    span.update_name(semconv::http_span_name(method, None));
+                    renamed = Some(semconv::http_span_name(method, None));
                 } else {
-                    attributes.push(KeyValue::new("http.route", route.clone()));
-                    recorded.push(KeyValue::new("http.route", route));
+                    route = Some(KeyValue::new("http.route", matched));
                 }
-            }
-            if self.side == Side::Server && self.body_size > 0 {
-                let size = i64::try_from(self.body_size).unwrap_or(i64::MAX);
-                recorded.push(KeyValue::new("http.response.body.size", size));
             }
         }
         if let Some(failure) = &self.failure {
-            if error_type.is_none() {
-                error_type = Some(Cow::Borrowed(failure.error_type));
-            }
-            description = failure.description;
+            error_type.get_or_insert(Cow::Borrowed(failure.error_type));
         }
-        if let Some(error_type) = error_type {
-            attributes.push(KeyValue::new("error.type", error_type.clone()));
-            if recording {
-                recorded.push(KeyValue::new("error.type", error_type));
-                span.set_status(Status::error(description));
-            }
-        }
-        if recording {
-            span.set_attributes(recorded);
-            span.end();
-        }
+        let error_type = error_type.map(|error_type| KeyValue::new("error.type", error_type));
+        attributes.extend(status_code.iter().chain(&route).chain(&error_type).cloned());
         self.duration
             .record(self.start.elapsed().as_secs_f64(), &attributes);
+
+        if !self.recording {
+            return;
+        }
+        let span = self.cx.span();
+        if let Some(name) = renamed {
+            span.update_name(name);
+        }
+        if self.side == Side::Server && !self.grpc && self.body_size > 0 {
+            let size = i64::try_from(self.body_size).unwrap_or(i64::MAX);
+            span.set_attribute(KeyValue::new("http.response.body.size", size));
+        }
+        if error_type.is_some() {
+            let description = self
+                .failure
+                .as_ref()
+                .map_or("", |failure| failure.description);
+            span.set_status(Status::error(description));
+        }
+        span.set_attributes(status_code.into_iter().chain(route).chain(error_type));
+        span.end();
     }
 }
 

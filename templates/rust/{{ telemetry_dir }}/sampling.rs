@@ -25,7 +25,7 @@ use opentelemetry_sdk::runtime;
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
 use super::init::{Warnings, non_empty_var};
-use super::{Config, KillSwitchSampler, defaults, switch};
+use super::{Config, KillSwitchSampler, defaults, init, switch};
 
 /// The name of the sampler in use, as `OTEL_TRACES_SAMPLER` spells it.
 static SAMPLER_NAME: RwLock<&str> = RwLock::new("parentbased_traceidratio");
@@ -344,6 +344,7 @@ impl RemoteSampler {
         // The sampler polls from a task of the runtime it is built on.
         tokio::runtime::Handle::try_current()
             .map_err(|_| "it needs a Tokio runtime to poll from".to_owned())?;
+        init::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(config.export_timeout())
             .build()

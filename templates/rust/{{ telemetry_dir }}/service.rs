@@ -42,7 +42,7 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let settings = &self.settings;
-        let remote = propagation::extract_context(req.headers());
+        let caller = propagation::caller_context(req.headers());
         let path = req.uri().path();
         let untraced = !switch::enabled()
             || semconv::is_untraced_grpc(path)
@@ -50,14 +50,18 @@ where
         if untraced {
             // Nothing is recorded, but the caller's context becomes current, so the calls made
             // for this request continue its trace.
+            let Some(caller) = caller else {
+                return ResponseFuture::untraced(self.inner.call(req), None);
+            };
             let inner = {
-                let _attached = remote.clone().attach();
+                let _attached = caller.clone().attach();
                 self.inner.call(req)
             };
-            return ResponseFuture::untraced(inner, Some(remote));
+            return ResponseFuture::untraced(inner, Some(caller));
         }
 
         let start = Instant::now();
+        let remote = caller.unwrap_or_else(opentelemetry::Context::current);
         let call = ServerCall::of(&req);
         let parent = if settings.public_endpoint {
             opentelemetry::Context::new()

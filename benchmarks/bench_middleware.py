@@ -4,7 +4,8 @@ Renders the default Go and Rust services from the bundled templates into build/b
 their benchmarks: a bare handler, the upstream instrumentation alone, and the generated layer
 sampled, unsampled and switched off. Prints one table per language with the ratios to the
 upstream instrumentation and the bare handler of the same run. Go runs ten rounds of every
-layer and compares them with benchstat, which says whether a difference is significant.
+layer and compares them with benchstat, which says whether a difference is significant; for
+Rust the table also says which goals of the layer's overhead are met or missed.
 """
 
 from __future__ import annotations
@@ -154,6 +155,14 @@ def go_table() -> None:
         )
 
 
+# The goals of issue 11 for the Rust layer, each against the same run's figures.
+RUST_GOALS = (
+    ("sampled <= 1.0x upstream (sampled)", "OtelLayer, sampled", 1.0),
+    ("unsampled <= 0.25x upstream (sampled)", "OtelLayer, unsampled", 0.25),
+)
+OFF_BUDGET_NS = 100.0
+
+
 def rust_table() -> None:
     dest = fresh("rust")
     out = subprocess.run(
@@ -180,13 +189,31 @@ def rust_table() -> None:
     if not rows:
         sys.exit(f"no benchmark lines in cargo bench output:\n{out}")
     scale = {"ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6}
-    values = [(name.strip(), float(value) * scale[unit]) for name, value, unit in rows]
-    bare = values[0][1]
-    upstream = next(ns for name, ns in values if "TraceLayer" in name)
-    print("Rust layer (criterion, median per request)")
-    print(f"  {'case':<44} {'ns':>10} {'x bare':>8} {'x TraceLayer':>13}")
-    for name, ns in values:
-        print(f"  {name:<44} {ns:>10.0f} {ns / bare:>8.1f} {ns / upstream:>13.2f}")
+    values = {
+        name.strip().removeprefix("GET /hello/"): float(value) * scale[unit]
+        for name, value, unit in rows
+    }
+    bare = values["bare"]
+    upstream = next(ns for name, ns in values.items() if "TraceLayer" in name)
+    print("Rust layer (criterion, median per request; overhead = time - bare)")
+    print(
+        f"  {'case':<36} {'ns':>8} {'overhead':>9} {'x bare':>7} {'x upstream':>11} "
+        f"{'overhead x upstream':>20}"
+    )
+    for name, ns in values.items():
+        print(
+            f"  {name:<36} {ns:>8.0f} {ns - bare:>9.0f} {ns / bare:>7.2f} {ns / upstream:>11.2f} "
+            f"{(ns - bare) / (upstream - bare):>20.2f}"
+        )
+    print("  goals (as a ratio of whole requests; of the overheads in brackets):")
+    for goal, case, limit in RUST_GOALS:
+        ratio = values[case] / upstream
+        overhead = (values[case] - bare) / (upstream - bare)
+        verdict = "met" if ratio <= limit else "missed"
+        print(f"    {goal:<40} {ratio:.2f} ({overhead:.2f})  {verdict}")
+    off = values["OtelLayer, switched off"] - bare
+    verdict = "met" if off <= OFF_BUDGET_NS else "missed"
+    print(f"    {'switched off <= bare + 100 ns':<40} +{off:.0f} ns  {verdict}")
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ use opentelemetry_sdk::trace::{
 use tonic::transport::ClientTlsConfig;
 
 use super::init::{Warnings, non_empty_var};
-use super::{Config, Protocol, defaults};
+use super::{BridgedRecords, Config, Protocol, defaults};
 
 /// A telemetry signal, spelled as in the names of its environment variables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,18 +104,18 @@ pub(crate) fn logger_provider(config: &Config, warnings: &mut Warnings) -> Logge
     for destination in destinations {
         builder = match destination {
             Destination::Otlp => match otlp_log_exporter(config, warnings) {
-                Some(exporter) => builder.with_log_processor(
+                Some(exporter) => builder.with_log_processor(BridgedRecords::new(
                     BatchLogProcessor::builder(exporter)
                         .with_batch_config(log_batch_config(config))
                         .build(),
-                ),
+                )),
                 None => builder,
             },
-            Destination::Console => builder.with_log_processor(
+            Destination::Console => builder.with_log_processor(BridgedRecords::new(
                 BatchLogProcessor::builder(opentelemetry_stdout::LogExporter::default())
                     .with_batch_config(log_batch_config(config))
                     .build(),
-            ),
+            )),
         };
     }
     builder

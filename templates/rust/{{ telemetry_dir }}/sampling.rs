@@ -5,23 +5,27 @@
 //! the per-process token bucket of [`RateLimited`]. The ratio is chosen at start-up from the
 //! environment the service runs in ([`defaults::sampling_ratio_for`]) and can change at run time
 //! ([`switch::set_sampling_ratio`]). With remote sampling on, the Jaeger remote sampling
-//! strategy served by the agent collector decides instead, and the ratio applies until the
-//! first strategy arrives.
+//! strategy served by the agent collector decides instead; the policy's root sampler applies
+//! until the first strategy arrives and whenever the last poll of the endpoint failed.
 //!
 //! `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` replace the whole composition with the
 //! sampler they name, as the specification defines them; an unknown name logs a warning and
 //! keeps the policy's sampler.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use http::{Request, Response};
 use opentelemetry::trace::{Link, SpanKind, TraceId};
 use opentelemetry::{Context, KeyValue};
+use opentelemetry_http::{Bytes, HttpClient, HttpError};
 use opentelemetry_sdk::runtime;
 use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
 
 use super::init::{Warnings, non_empty_var};
-use super::{Config, KillSwitchSampler, defaults, switch};
+use super::{Config, KillSwitchSampler, defaults, init, switch};
 
 /// The name of the sampler in use, as `OTEL_TRACES_SAMPLER` spells it.
 static SAMPLER_NAME: RwLock<&str> = RwLock::new("parentbased_traceidratio");
@@ -176,19 +180,12 @@ pub(crate) fn build(
 ) -> KillSwitchSampler {
     switch::set_sampling_ratio(initial_ratio(config, environment));
     let (name, sampler) = from_env(config, service_name, warnings).unwrap_or_else(|| {
-        let remote = config.remote_sampling();
-        let root: Box<dyn ShouldSample> = match remote {
-            Some(remote) => remote_or_ratio(remote, config, service_name, warnings),
-            None => Box::new(RuntimeRatio),
-        };
-        let root: Box<dyn ShouldSample> = match config.max_root_traces_per_second() {
-            0 => root,
-            limit => Box::new(RateLimited::new(root, limit)),
-        };
-        let name = if remote.is_some() {
-            "parentbased_jaeger_remote"
-        } else {
-            "parentbased_traceidratio"
+        let (name, root) = match config.remote_sampling() {
+            Some(remote) => (
+                "parentbased_jaeger_remote",
+                remote_or_policy(remote, config, service_name, warnings),
+            ),
+            None => ("parentbased_traceidratio", policy_root(config)),
         };
         (name, Box::new(Sampler::ParentBased(root)))
     });
@@ -230,12 +227,12 @@ fn from_env(
             let remote = remote_arg(arg.as_deref(), warnings);
             (
                 "jaeger_remote",
-                remote_or_ratio(&remote, config, service_name, warnings),
+                remote_or_policy(&remote, config, service_name, warnings),
             )
         }
         "parentbased_jaeger_remote" => {
             let remote = remote_arg(arg.as_deref(), warnings);
-            let root = remote_or_ratio(&remote, config, service_name, warnings);
+            let root = remote_or_policy(&remote, config, service_name, warnings);
             (
                 "parentbased_jaeger_remote",
                 Box::new(Sampler::ParentBased(root)),
@@ -266,7 +263,8 @@ fn ratio_arg(arg: Option<&str>, warnings: &mut Warnings) {
 
 /// The remote sampling settings of `OTEL_TRACES_SAMPLER_ARG`
 /// (`endpoint=URL,pollingIntervalMs=N,initialSamplingRate=R`); the policy's for what it leaves
-/// out. `initialSamplingRate` replaces the policy's ratio until the first strategy arrives.
+/// out. `initialSamplingRate` replaces the policy's ratio, which applies until the first strategy
+/// arrives and while the endpoint cannot be reached.
 fn remote_arg(arg: Option<&str>, warnings: &mut Warnings) -> RemoteSampling {
     let mut remote = RemoteSampling::default();
     for pair in arg.unwrap_or_default().split(',').map(str::trim) {
@@ -294,53 +292,193 @@ fn remote_arg(arg: Option<&str>, warnings: &mut Warnings) -> RemoteSampling {
     remote
 }
 
-/// The Jaeger remote sampler of `remote` with [`RuntimeRatio`] as its fallback, or the ratio
-/// alone when the remote sampler cannot be built.
-fn remote_or_ratio(
+/// The policy's root sampler: [`RuntimeRatio`], rate limited unless the limit is 0.
+fn policy_root(config: &Config) -> Box<dyn ShouldSample> {
+    match config.max_root_traces_per_second() {
+        0 => Box::new(RuntimeRatio),
+        limit => Box::new(RateLimited::new(RuntimeRatio, limit)),
+    }
+}
+
+/// The remote sampler of `remote` with the policy's root sampler as its fallback, or the
+/// policy's root sampler alone when the remote sampler cannot be built.
+fn remote_or_policy(
     remote: &RemoteSampling,
     config: &Config,
     service_name: &str,
     warnings: &mut Warnings,
 ) -> Box<dyn ShouldSample> {
-    match jaeger_remote(remote, config.export_timeout(), service_name) {
+    match RemoteSampler::new(remote, config, service_name) {
         Ok(sampler) => Box::new(sampler),
         Err(reason) => {
             warnings.push(format!(
                 "remote sampling from {:?} is off: {reason}; sampling by ratio",
                 remote.endpoint
             ));
-            Box::new(RuntimeRatio)
+            policy_root(config)
         }
     }
 }
 
-/// A Jaeger remote sampler polling `remote` on the current Tokio runtime. Until a strategy
-/// arrives, and while none can be fetched before the first, it samples by [`RuntimeRatio`];
-/// once one has arrived it stays in force while the endpoint cannot be reached.
-fn jaeger_remote(
-    remote: &RemoteSampling,
-    timeout: Duration,
-    service_name: &str,
-) -> Result<Sampler, String> {
-    let uri: http::Uri = remote
-        .endpoint
-        .parse()
-        .map_err(|err| format!("the endpoint is not a URL ({err})"))?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) {
-        return Err("the endpoint is not an http:// or https:// URL".to_owned());
+/// Samples roots by the strategy the Jaeger remote sampler fetched from the agent collector
+/// while the endpoint answers, and by the policy's root sampler otherwise: before the first
+/// strategy arrives and whenever the last poll failed. (The SDK's remote sampler alone would
+/// keep the last strategy however long the endpoint is gone.)
+#[derive(Clone, Debug)]
+pub struct RemoteSampler {
+    remote: Sampler,
+    fallback: Box<dyn ShouldSample>,
+    endpoint: Arc<EndpointState>,
+}
+
+impl RemoteSampler {
+    /// A remote sampler polling `remote` on the current Tokio runtime.
+    fn new(remote: &RemoteSampling, config: &Config, service_name: &str) -> Result<Self, String> {
+        let uri: http::Uri = remote
+            .endpoint
+            .parse()
+            .map_err(|err| format!("the endpoint is not a URL ({err})"))?;
+        if !matches!(uri.scheme_str(), Some("http" | "https")) {
+            return Err("the endpoint is not an http:// or https:// URL".to_owned());
+        }
+        // The sampler polls from a task of the runtime it is built on.
+        tokio::runtime::Handle::try_current()
+            .map_err(|_| "it needs a Tokio runtime to poll from".to_owned())?;
+        init::install_tls_provider();
+        let client = reqwest::Client::builder()
+            .timeout(config.export_timeout())
+            .build()
+            .map_err(|err| format!("no HTTP client ({err})"))?;
+        let endpoint = Arc::new(EndpointState::new(remote.endpoint.clone()));
+        let fallback = policy_root(config);
+        let client = PollingClient {
+            inner: client,
+            endpoint: Arc::clone(&endpoint),
+        };
+        let default = Fallback(fallback.clone());
+        let remote = Sampler::jaeger_remote(runtime::Tokio, client, default, service_name)
+            .with_endpoint(remote.endpoint.as_str())
+            .with_update_interval(remote.poll_interval)
+            .build()
+            .map_err(|err| err.to_string())?;
+        Ok(Self {
+            remote,
+            fallback,
+            endpoint,
+        })
     }
-    // The sampler polls from a task of the runtime it is built on.
-    tokio::runtime::Handle::try_current()
-        .map_err(|_| "it needs a Tokio runtime to poll from".to_owned())?;
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
-        .build()
-        .map_err(|err| format!("no HTTP client ({err})"))?;
-    Sampler::jaeger_remote(runtime::Tokio, client, RuntimeRatio, service_name)
-        .with_endpoint(remote.endpoint.as_str())
-        .with_update_interval(remote.poll_interval)
-        .build()
-        .map_err(|err| err.to_string())
+}
+
+impl ShouldSample for RemoteSampler {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        let sampler: &dyn ShouldSample = if self.endpoint.reachable() {
+            &self.remote
+        } else {
+            self.fallback.as_ref()
+        };
+        sampler.should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+/// The policy's root sampler as the default of the SDK's remote sampler, which applies it
+/// between a poll that worked and the strategy it fetched.
+#[derive(Clone, Debug)]
+struct Fallback(Box<dyn ShouldSample>);
+
+impl ShouldSample for Fallback {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        self.0
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+/// Whether the last poll of a remote sampling endpoint worked.
+#[derive(Debug)]
+struct EndpointState {
+    endpoint: String,
+    /// [`UNPOLLED`], [`REACHABLE`] or [`UNREACHABLE`].
+    state: AtomicU8,
+}
+
+const UNPOLLED: u8 = 0;
+const REACHABLE: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
+impl EndpointState {
+    fn new(endpoint: String) -> Self {
+        Self {
+            endpoint,
+            state: AtomicU8::new(UNPOLLED),
+        }
+    }
+
+    fn reachable(&self) -> bool {
+        self.state.load(Ordering::Relaxed) == REACHABLE
+    }
+
+    /// Records the outcome of a poll; a change is logged, once.
+    fn polled(&self, outcome: Result<(), String>) {
+        let state = if outcome.is_ok() {
+            REACHABLE
+        } else {
+            UNREACHABLE
+        };
+        if self.state.swap(state, Ordering::Relaxed) == state {
+            return;
+        }
+        match outcome {
+            Ok(()) => tracing::info!(
+                endpoint = %self.endpoint,
+                "sampling with the strategy of the remote sampling endpoint"
+            ),
+            Err(error) => tracing::warn!(
+                endpoint = %self.endpoint,
+                %error,
+                "remote sampling endpoint unreachable, sampling with the organisation's ratio"
+            ),
+        }
+    }
+}
+
+/// The HTTP client of the remote sampler: it records whether each poll got a strategy.
+#[derive(Debug)]
+struct PollingClient {
+    inner: reqwest::Client,
+    endpoint: Arc<EndpointState>,
+}
+
+#[async_trait]
+impl HttpClient for PollingClient {
+    async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
+        let response = self.inner.send_bytes(request).await;
+        let outcome = match &response {
+            Ok(answer) if answer.status().is_success() => {
+                serde_json::from_slice::<serde_json::Value>(answer.body())
+                    .map(drop)
+                    .map_err(|err| format!("the strategy is not JSON: {err}"))
+            }
+            Ok(answer) => Err(format!("the endpoint answered {}", answer.status())),
+            Err(err) => Err(err.to_string()),
+        };
+        self.endpoint.polled(outcome);
+        response
+    }
 }
 
 #[cfg(test)]
@@ -361,6 +499,53 @@ mod tests {
         let much_later = later + Duration::from_secs(60);
         let taken = (0..25).filter(|_| bucket.take(much_later)).count();
         assert_eq!(taken, 10);
+    }
+
+    #[test]
+    fn the_endpoint_going_away_and_coming_back_is_logged_once_each() {
+        let logged = Arc::new(Mutex::new(Vec::new()));
+        let writer = Lines(Arc::clone(&logged));
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .finish();
+        let endpoint = EndpointState::new("http://agent:5778/sampling".to_owned());
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(!endpoint.reachable(), "nothing fetched yet");
+            endpoint.polled(Ok(()));
+            endpoint.polled(Ok(()));
+            assert!(endpoint.reachable());
+            endpoint.polled(Err("connection refused".to_owned()));
+            endpoint.polled(Err("connection refused".to_owned()));
+            assert!(!endpoint.reachable());
+            endpoint.polled(Ok(()));
+            assert!(endpoint.reachable());
+        });
+        let logged = logged.lock().unwrap_or_else(PoisonError::into_inner);
+        let text = String::from_utf8_lossy(&logged);
+        assert_eq!(text.matches("unreachable").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("sampling with the strategy").count(),
+            2,
+            "{text}"
+        );
+    }
+
+    /// Log output kept in memory.
+    #[derive(Clone)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

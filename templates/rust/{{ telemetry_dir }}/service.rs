@@ -4,16 +4,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use axum::extract::MatchedPath;
+use axum::body::{Bytes, HttpBody};
 use http::{Request, Response};
-use opentelemetry::baggage::BaggageExt;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{Link, Span, SpanKind, TraceContextExt, Tracer};
 use tower::Service;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::future::{Exchange, Side};
+use super::exchange::{Exchange, Side};
 use super::layer::Settings;
-use super::{ResponseFuture, defaults, propagation, semconv, switch};
+use super::semconv::ServerCall;
+use super::{ResponseFuture, propagation, semconv, switch};
 
 /// The service made by [`OtelLayer`](super::OtelLayer).
 #[derive(Clone, Debug)]
@@ -31,9 +30,9 @@ impl<S> OtelService<S> {
 impl<S, B, ResBody> Service<Request<B>> for OtelService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: std::fmt::Display,
+    ResBody: HttpBody<Data = Bytes>,
 {
-    type Response = S::Response;
+    type Response = Response<super::ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -42,73 +41,70 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let parent = if self.settings.public_endpoint {
-            opentelemetry::Context::new()
-        } else {
-            propagation::extract_context(req.headers())
-        };
+        let settings = &self.settings;
+        let caller = propagation::caller_context(req.headers());
         let path = req.uri().path();
         let untraced = !switch::enabled()
             || semconv::is_untraced_grpc(path)
-            || self
-                .settings
-                .untraced_routes
-                .iter()
-                .any(|route| route == path);
+            || settings.untraced_routes.iter().any(|route| route == path);
         if untraced {
             // Nothing is recorded, but the caller's context becomes current, so the calls made
             // for this request continue its trace.
+            let Some(caller) = caller else {
+                return ResponseFuture::untraced(self.inner.call(req), None);
+            };
             let inner = {
-                let _attached = parent.clone().attach();
+                let _attached = caller.clone().attach();
                 self.inner.call(req)
             };
-            return ResponseFuture::untraced(inner, Some(parent));
+            return ResponseFuture::untraced(inner, Some(caller));
         }
 
         let start = Instant::now();
-        // Set by axum when the layer wraps a Router's routes.
-        let route = req
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|matched| matched.as_str().to_owned());
-        let (span, attributes) =
-            semconv::server_span(&req, route.as_deref(), &self.settings.captured_headers);
-        let remote = if self.settings.public_endpoint {
-            propagation::extract_context(req.headers())
+        let remote = caller.unwrap_or_else(opentelemetry::Context::current);
+        let call = ServerCall::of(&req);
+        let parent = if settings.public_endpoint {
+            opentelemetry::Context::new()
         } else {
-            parent.clone()
+            remote.clone()
         };
-        for &key in defaults::BAGGAGE_ATTRIBUTES {
-            if let Some(value) = remote.baggage().get(key) {
-                span.set_attribute(key, value.as_str().to_owned());
+        let mut builder = settings
+            .tracer
+            .span_builder(call.span_name())
+            .with_kind(SpanKind::Server);
+        if settings.public_endpoint {
+            let caller = remote.span().span_context().clone();
+            if caller.is_valid() {
+                builder = builder.with_links(vec![Link::with_context(caller)]);
             }
         }
-        if self.settings.public_endpoint {
-            let remote = remote.span().span_context().clone();
-            if remote.is_valid() {
-                span.add_link(remote);
-            }
+        // The samplers decide on the trace id and the parent alone: the attributes are built
+        // only for a span that records, so an unsampled request costs little more than its
+        // metric.
+        let mut span = settings.tracer.build_with_context(builder, &parent);
+        if span.is_recording() {
+            span.set_attributes(call.span_attributes(&req, &settings.captured_headers, &remote));
         }
-        // The parent must be set before the span is first entered. It fails when no
-        // OpenTelemetry layer records the span (telemetry disabled, or the layer not
-        // installed); the caller's context is then made current instead, as when untraced.
-        let recorded = span.set_parent(parent.clone()).is_ok();
-        let context = (!recorded).then_some(parent);
-
+        let cx = parent.with_span(span);
+        let (grpc, duration) = match &call {
+            ServerCall::Http { .. } => (false, settings.http_duration.clone()),
+            ServerCall::Grpc { .. } => (true, settings.rpc_duration.clone()),
+        };
+        let mut exchange = Exchange::new(
+            cx,
+            Side::Server,
+            grpc,
+            start,
+            duration,
+            call.metric_attributes(&req),
+        );
+        if let ServerCall::Http { method, route } = call {
+            exchange = exchange.with_route(method, route);
+        }
         let inner = {
-            let _attached = context.clone().map(opentelemetry::Context::attach);
-            span.in_scope(|| self.inner.call(req))
+            let _attached = exchange.context().clone().attach();
+            self.inner.call(req)
         };
-        ResponseFuture::traced(
-            inner,
-            Exchange {
-                span,
-                side: Side::Server,
-                start,
-                duration: self.settings.duration.clone(),
-                attributes,
-            },
-            context,
-        )
+        ResponseFuture::traced(inner, exchange)
     }
 }

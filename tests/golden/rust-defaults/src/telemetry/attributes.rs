@@ -1,14 +1,19 @@
 //! The organisation's attribute registry.
 //!
 //! One constant per attribute of the instrumentation policy; use them instead of string
-//! literals so every service spells the names the same way:
+//! literals so every service spells the names the same way. On the span of the request being
+//! served, current in the OpenTelemetry context:
 //!
 //! ```
+//! use opentelemetry::KeyValue;
+//! use opentelemetry::trace::TraceContextExt;
 //! use ledger::telemetry::attributes;
-//! use tracing_opentelemetry::OpenTelemetrySpanExt;
 //!
-//! tracing::Span::current().set_attribute(attributes::ACME_TEAM, "value");
+//! let attribute = KeyValue::new(attributes::ACME_TEAM, "value");
+//! opentelemetry::Context::current().span().set_attribute(attribute);
 //! ```
+//!
+//! On a span of one's own, a `tracing` span, with `OpenTelemetrySpanExt::set_attribute`.
 
 /// Team that owns the service.
 ///

@@ -1,39 +1,55 @@
 //! The client layer: outgoing HTTP requests and gRPC calls.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::{Request, Response};
+use axum::body::{Bytes, HttpBody};
+use http::{Request, Response, Uri};
+use opentelemetry::Context as OtelContext;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Histogram;
-use opentelemetry::{Context as OtelContext, global};
+use opentelemetry::trace::{Span, SpanKind, TraceContextExt, Tracer};
 use tower::{Layer, Service};
 
-use super::future::{Exchange, Side};
-use super::init::SCOPE_NAME;
-use super::{ResponseFuture, propagation, semconv, switch};
+use super::exchange::{Exchange, Side};
+use super::semconv::{ClientCall, Server};
+use super::{ResponseFuture, init, propagation, semconv, switch};
 
 /// A [`tower::Layer`] for outgoing requests: it opens a client span, injects its context
 /// (`traceparent`, `tracestate`, `baggage`) into the request headers and records the
-/// `http.client.request.duration` histogram. While telemetry is off it only injects the
-/// current context.
+/// `http.client.request.duration` or `rpc.client.call.duration` histogram when the answer's
+/// body ends. While telemetry is off it only injects the current context.
 ///
-/// It wraps any `Service<http::Request<B>>`, such as a hyper client or a tonic channel:
+/// It wraps any `Service<http::Request<B>>`, such as a hyper client or a tonic channel. A
+/// tonic channel sends requests whose URI is a path alone: name the channel's target with
+/// [`ClientLayer::server`], so that the spans carry `server.address` and `server.port`.
 ///
 /// ```no_run
 /// use tonic::transport::Channel;
 /// use tower::ServiceBuilder;
 /// use ledger::telemetry::ClientLayer;
 ///
-/// # async fn connect() -> Result<(), tonic::transport::Error> {
-/// let channel = Channel::from_static("http://localhost:9090").connect().await?;
-/// let channel = ServiceBuilder::new().layer(ClientLayer::new()).service(channel);
+/// # fn connect() -> Result<(), tonic::transport::Error> {
+/// let endpoint = Channel::from_static("http://localhost:9090");
+/// let layer = ClientLayer::new().server(endpoint.uri().clone());
+/// let channel = ServiceBuilder::new().layer(layer).service(endpoint.connect_lazy());
 /// // Hand `channel` to a generated tonic client: `MyServiceClient::new(channel)`.
 /// # Ok(())
 /// # }
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientLayer {
-    duration: Histogram<f64>,
+    target: Option<Uri>,
+    instruments: Arc<Instruments>,
+}
+
+/// The tracer and histograms every service of a [`ClientLayer`] records with.
+#[derive(Debug)]
+struct Instruments {
+    tracer: BoxedTracer,
+    http_duration: Histogram<f64>,
+    rpc_duration: Histogram<f64>,
 }
 
 impl Default for ClientLayer {
@@ -43,16 +59,32 @@ impl Default for ClientLayer {
 }
 
 impl ClientLayer {
-    /// A client layer. Build it after [`init`](super::init): it takes its histogram from the
-    /// global meter provider.
+    /// A client layer. Build it after [`init`](super::init): it takes its tracer and
+    /// histograms from the global providers.
     pub fn new() -> Self {
-        let duration = global::meter(SCOPE_NAME)
-            .f64_histogram("http.client.request.duration")
-            .with_unit("s")
-            .with_description("Duration of HTTP client requests.")
-            .with_boundaries(semconv::DURATION_BOUNDARIES.to_vec())
-            .build();
-        Self { duration }
+        Self {
+            target: None,
+            instruments: Arc::new(Instruments {
+                tracer: init::tracer(),
+                http_duration: semconv::duration_histogram(
+                    "http.client.request.duration",
+                    "Duration of HTTP client requests.",
+                    semconv::DURATION_BOUNDARIES,
+                ),
+                rpc_duration: semconv::duration_histogram(
+                    "rpc.client.call.duration",
+                    "Duration of gRPC calls made.",
+                    semconv::DURATION_BOUNDARIES,
+                ),
+            }),
+        }
+    }
+
+    /// Names the server that requests whose URI has no origin go to, such as the target of a
+    /// tonic channel (`Endpoint::uri`). Default: none; the URI of each request decides.
+    pub fn server(mut self, target: Uri) -> Self {
+        self.target = Some(target);
+        self
     }
 }
 
@@ -62,7 +94,8 @@ impl<S> Layer<S> for ClientLayer {
     fn layer(&self, inner: S) -> Self::Service {
         ClientService {
             inner,
-            duration: self.duration.clone(),
+            target: self.target.clone(),
+            instruments: Arc::clone(&self.instruments),
         }
     }
 }
@@ -71,15 +104,16 @@ impl<S> Layer<S> for ClientLayer {
 #[derive(Clone, Debug)]
 pub struct ClientService<S> {
     inner: S,
-    duration: Histogram<f64>,
+    target: Option<Uri>,
+    instruments: Arc<Instruments>,
 }
 
 impl<S, B, ResBody> Service<Request<B>> for ClientService<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>>,
-    S::Error: std::fmt::Display,
+    ResBody: HttpBody<Data = Bytes>,
 {
-    type Response = S::Response;
+    type Response = Response<super::ResponseBody<ResBody>>;
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
@@ -93,23 +127,39 @@ where
             propagation::inject_context(&OtelContext::current(), req.headers_mut());
             return ResponseFuture::untraced(self.inner.call(req), None);
         }
+        let instruments = &self.instruments;
         let start = Instant::now();
-        let (span, attributes) = semconv::client_span(req.method(), req.uri(), req.headers());
-        propagation::inject_context(
-            &propagation::span_context_or_current(&span),
-            req.headers_mut(),
+        let call = ClientCall::of(req.method(), req.uri(), req.headers());
+        let server = Server::of(req.uri(), self.target.as_ref());
+        let builder = instruments
+            .tracer
+            .span_builder(call.span_name())
+            .with_kind(SpanKind::Client);
+        let mut span = instruments
+            .tracer
+            .build_with_context(builder, &OtelContext::current());
+        if span.is_recording() {
+            let body_size = semconv::content_length(req.headers());
+            span.set_attributes(call.span_attributes(&server, req.uri(), req.version(), body_size));
+        }
+        let (grpc, duration) = match &call {
+            ClientCall::Http { .. } => (false, instruments.http_duration.clone()),
+            ClientCall::Grpc { .. } => (true, instruments.rpc_duration.clone()),
+        };
+        let attributes = call.metric_attributes(&server, req.version());
+        let exchange = Exchange::new(
+            OtelContext::current_with_span(span),
+            Side::Client,
+            grpc,
+            start,
+            duration,
+            attributes,
         );
-        let inner = span.in_scope(|| self.inner.call(req));
-        ResponseFuture::traced(
-            inner,
-            Exchange {
-                span,
-                side: Side::Client,
-                start,
-                duration: self.duration.clone(),
-                attributes,
-            },
-            None,
-        )
+        propagation::inject_context(exchange.context(), req.headers_mut());
+        let inner = {
+            let _attached = exchange.context().clone().attach();
+            self.inner.call(req)
+        };
+        ResponseFuture::traced(inner, exchange)
     }
 }

@@ -129,14 +129,30 @@ pub const REDACTED_QUERY_PARAMS: &[&str] = &[
 /// them, so a value set at the edge (a tenant, say) shows on every service's span.
 pub const BAGGAGE_ATTRIBUTES: &[&str] = &["acme.team", "acme.owner", "acme.tenant.id"];
 
-/// Key of the trace id in every JSON log record.
+/// Key of the time (RFC 3339, UTC) in every JSON log line; the lines begin with it.
+pub const TIME_KEY: &str = "time";
+
+/// Key of the level in every JSON log line: `DEBUG`, `INFO`, `WARN` or `ERROR`.
+pub const LEVEL_KEY: &str = "level";
+
+/// Key of the message in every JSON log line.
+pub const MESSAGE_KEY: &str = "msg";
+
+/// Key of the service name in every JSON log line.
+pub const SERVICE_NAME_KEY: &str = "service.name";
+
+/// Key of the trace id in a JSON log line inside a span.
 pub const TRACE_ID_KEY: &str = "trace_id";
 
-/// Key of the span id in every JSON log record.
+/// Key of the span id in a JSON log line inside a span.
 pub const SPAN_ID_KEY: &str = "span_id";
 
-/// Key of the trace flags in every JSON log record.
+/// Key of the trace flags in a JSON log line inside a span.
 pub const TRACE_FLAGS_KEY: &str = "trace_flags";
+
+/// Whether spans made from `tracing` spans also record their code location, thread and
+/// busy and idle times (`code.*`, `thread.*`, `busy_ns`, `idle_ns`, `target`).
+pub const SPAN_EXTRA_ATTRIBUTES: bool = false;
 
 /// Path of the admin endpoint that reads and changes the telemetry flags.
 pub const ADMIN_PATH: &str = "/admin/telemetry";

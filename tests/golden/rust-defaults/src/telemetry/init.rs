@@ -3,9 +3,10 @@
 use std::env;
 use std::path::PathBuf;
 
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry::{Key, KeyValue, global};
+use opentelemetry::{InstrumentationScope, Key, KeyValue, global};
 use opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::SdkLoggerProvider;
@@ -26,21 +27,50 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use super::attributes::{ACME_OWNER, ACME_TEAM};
 use super::guard::Provider;
+use super::resource::ProcessDetector;
 use super::{
-    Config, JsonLogLayer, KillSwitchFilter, TelemetryGuard, TraceContextPropagator, admin,
-    defaults, exporters, flags, sampling, switch,
+    Config, JsonLines, KillSwitchFilter, TelemetryGuard, TraceContextPropagator, admin, defaults,
+    exporters, flags, sampling, switch,
 };
 
 /// Name of the instrumentation scope of every tracer and meter of this crate.
 pub const SCOPE_NAME: &str = env!("CARGO_PKG_NAME");
 
+/// The semantic conventions the telemetry of this crate follows.
+pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.43.0";
+
+/// The instrumentation scope of every tracer and meter of this crate.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope::builder(SCOPE_NAME)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .with_schema_url(SCHEMA_URL)
+        .build()
+}
+
+/// The tracer of the layers, from the global tracer provider.
+pub(crate) fn tracer() -> BoxedTracer {
+    global::tracer_with_scope(scope())
+}
+
 /// Level of the spans sent to OpenTelemetry; `RUST_LOG` only filters log lines, so quieting
 /// the logs never loses a trace.
 const SPAN_LEVEL: LevelFilter = LevelFilter::INFO;
 
-/// Targets whose events are never exported as log records: the crates that export telemetry.
-/// A failing export logs, and exporting that record would fail and log again.
-const EXPORTER_TARGETS: &[&str] = &["opentelemetry", "tonic", "h2", "hyper", "reqwest", "tower"];
+/// The crates that carry the telemetry and the service's calls: the SDK and the transports.
+///
+/// Their events are never exported as log records: a failing export logs, and exporting that
+/// record would fail and log again. And they log at `INFO` at most unless `RUST_LOG` names
+/// them: `RUST_LOG=debug` shows the service's own debug lines, not every frame and connection.
+/// A target matches the crates whose names begin with it (`hyper` covers `hyper_util`).
+const TRANSPORT_TARGETS: &[&str] = &[
+    "h2",
+    "hyper",
+    "opentelemetry",
+    "reqwest",
+    "rustls",
+    "tonic",
+    "tower",
+];
 
 /// The telemetry of this service: its providers, installed as the global ones, and the
 /// `tracing` layers that feed them.
@@ -67,6 +97,7 @@ const EXPORTER_TARGETS: &[&str] = &["opentelemetry", "tonic", "h2", "hyper", "re
 #[derive(Debug)]
 pub struct Telemetry {
     config: Config,
+    service_name: String,
     tracer_provider: Option<SdkTracerProvider>,
     meter_provider: Option<SdkMeterProvider>,
     logger_provider: Option<SdkLoggerProvider>,
@@ -83,12 +114,16 @@ impl Telemetry {
     ///
     /// Call it inside a Tokio runtime: the gRPC exporter and the remote sampler run there.
     pub fn new(config: Config) -> Self {
+        install_tls_provider();
         let mut warnings = Warnings::default();
         global::set_text_map_propagator(build_propagator(&mut warnings));
         if sdk_disabled_warning(&mut warnings) {
             switch::make_unavailable();
+            let service_name = non_empty_var("OTEL_SERVICE_NAME")
+                .unwrap_or_else(|| config.service_name().to_owned());
             return Self {
                 config,
+                service_name,
                 tracer_provider: None,
                 meter_provider: None,
                 logger_provider: None,
@@ -115,6 +150,7 @@ impl Telemetry {
         global::set_meter_provider(meter_provider.clone());
         Self {
             config,
+            service_name,
             tracer_provider: Some(tracer_provider),
             meter_provider: Some(meter_provider),
             logger_provider: Some(logger_provider),
@@ -128,7 +164,8 @@ impl Telemetry {
     where
         S: Subscriber + for<'span> LookupSpan<'span>,
     {
-        JsonLogLayer::new(std::io::stdout)
+        JsonLines::new(self.service_name.clone())
+            .layer(std::io::stdout)
             .with_filter(env_filter())
             .and_then(self.otel_layers())
     }
@@ -146,7 +183,7 @@ impl Telemetry {
             OpenTelemetryTracingBridge::new(provider).with_filter(
                 KillSwitchFilter
                     .and(filter_fn(|meta| {
-                        !EXPORTER_TARGETS
+                        !TRANSPORT_TARGETS
                             .iter()
                             .any(|target| meta.target().starts_with(target))
                     }))
@@ -212,6 +249,18 @@ pub fn init(config: Config) -> TelemetryGuard {
     telemetry.start()
 }
 
+/// Installs rustls's ring crypto provider as the process's default, unless one is installed
+/// already.
+///
+/// Every TLS client of the service takes its provider from there: the OTLP exporters,
+/// the remote sampler and the application's reqwest clients. Building a reqwest client before
+/// one is installed panics, so [`Telemetry::new`] calls this first; an application that builds
+/// a client earlier calls it itself.
+pub fn install_tls_provider() {
+    // An error means a provider is installed already, which serves as well.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Whether `OTEL_SDK_DISABLED` turns telemetry off: its value, trimmed, is `true` in any case.
 /// The SDK does not read it itself.
 pub fn sdk_disabled() -> bool {
@@ -233,22 +282,49 @@ fn sdk_disabled_warning(warnings: &mut Warnings) -> bool {
     disabled
 }
 
-/// The filter of the log layers: `RUST_LOG`, or `info` when it is unset or invalid.
+/// The filter of the log layers: `RUST_LOG`, or `info` when it is unset or invalid, with the
+/// [`TRANSPORT_TARGETS`] it does not name at `INFO` at most.
 fn env_filter() -> EnvFilter {
-    EnvFilter::builder()
+    let directives = env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = EnvFilter::builder()
         .with_default_directive(LevelFilter::INFO.into())
-        .from_env_lossy()
+        .parse_lossy(&directives);
+    let level = directives
+        .rsplit(',')
+        .find_map(|directive| directive.trim().parse::<LevelFilter>().ok())
+        .unwrap_or(LevelFilter::INFO);
+
+    if level > LevelFilter::INFO {
+        let named = |target: &str| {
+            directives
+                .split(',')
+                .any(|directive| directive.split(['=', '[']).next().map(str::trim) == Some(target))
+        };
+        for target in TRANSPORT_TARGETS.iter().filter(|target| !named(target)) {
+            if let Ok(directive) = format!("{target}=info").parse() {
+                filter = filter.add_directive(directive);
+            }
+        }
+    }
+    filter
 }
 
 /// The `tracing` layer that turns spans into OpenTelemetry spans of `provider`.
 ///
 /// It sees only spans and events at `INFO` or above, and nothing while the kill switch is off.
+/// The spans carry the attributes their `tracing` fields name, and the code location, thread
+/// and busy and idle times only when [`defaults::SPAN_EXTRA_ATTRIBUTES`] says so.
 pub fn tracing_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
 {
+    let extras = defaults::SPAN_EXTRA_ATTRIBUTES;
     tracing_opentelemetry::layer()
-        .with_tracer(provider.tracer(SCOPE_NAME))
+        .with_tracer(provider.tracer_with_scope(scope()))
+        .with_location(extras)
+        .with_threads(extras)
+        .with_tracked_inactivity(extras)
+        .with_target(extras)
         .with_filter(KillSwitchFilter.and(SPAN_LEVEL))
 }
 
@@ -269,10 +345,12 @@ pub fn environment(config: &Config) -> String {
         .unwrap_or_else(|| defaults::ENVIRONMENT.to_owned())
 }
 
-/// The resource describing this service.
+/// The resource describing this service and the process it runs in.
 ///
-/// Generated values come first; `OTEL_RESOURCE_ATTRIBUTES` and then `OTEL_SERVICE_NAME`
-/// override them, as the specification orders, except for an environment set in `config`.
+/// Generated values come first, then what is detected about the process (`service.instance.id`,
+/// `host.name`, `os.type`, `process.pid`, `process.executable.name`, never the command line);
+/// `OTEL_RESOURCE_ATTRIBUTES` and then `OTEL_SERVICE_NAME` override them, as the specification
+/// orders, except for an environment set in `config`.
 pub fn resource(config: &Config) -> Resource {
     let mut builder = Resource::builder_empty()
         .with_attributes([
@@ -285,6 +363,7 @@ pub fn resource(config: &Config) -> Resource {
         ])
         .with_detectors(&[
             Box::new(TelemetryResourceDetector),
+            Box::new(ProcessDetector),
             Box::new(EnvResourceDetector::new()),
         ]);
     if let Some(environment) = config.environment() {

@@ -3,21 +3,21 @@
 use std::sync::Arc;
 
 use http::HeaderName;
-use opentelemetry::global;
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::metrics::Histogram;
 use tower::Layer;
 
-use super::init::SCOPE_NAME;
-use super::{OtelService, defaults, semconv};
+use super::{OtelService, defaults, init, semconv};
 
 /// A [`tower::Layer`] that traces and measures every incoming HTTP or gRPC request.
 ///
 /// For each request it extracts the caller's W3C context, opens a server span that becomes the
-/// current span of the inner service, and records the `http.server.request.duration`
-/// histogram. See the [module guide](super) for names, attributes and redaction.
+/// current span of the inner service and its response body, and records the
+/// `http.server.request.duration` or `rpc.server.call.duration` histogram when the body ends.
+/// See the [module guide](super) for names, attributes and redaction.
 ///
-/// Build it after [`init`](super::init): it takes its histogram from the global meter
-/// provider.
+/// Build it after [`init`](super::init): it takes its tracer and histograms from the global
+/// providers.
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -38,7 +38,9 @@ pub(crate) struct Settings {
     pub(crate) public_endpoint: bool,
     pub(crate) untraced_routes: Vec<String>,
     pub(crate) captured_headers: Vec<HeaderName>,
-    pub(crate) duration: Histogram<f64>,
+    pub(crate) tracer: Arc<BoxedTracer>,
+    pub(crate) http_duration: Histogram<f64>,
+    pub(crate) rpc_duration: Histogram<f64>,
 }
 
 impl Default for OtelLayer {
@@ -50,12 +52,6 @@ impl Default for OtelLayer {
 impl OtelLayer {
     /// A layer with the organisation's defaults.
     pub fn new() -> Self {
-        let duration = global::meter(SCOPE_NAME)
-            .f64_histogram("http.server.request.duration")
-            .with_unit("s")
-            .with_description("Duration of HTTP server requests.")
-            .with_boundaries(semconv::DURATION_BOUNDARIES.to_vec())
-            .build();
         Self {
             settings: Arc::new(Settings {
                 public_endpoint: false,
@@ -67,7 +63,17 @@ impl OtelLayer {
                     .iter()
                     .map(|name| HeaderName::from_static(name))
                     .collect(),
-                duration,
+                tracer: Arc::new(init::tracer()),
+                http_duration: semconv::duration_histogram(
+                    "http.server.request.duration",
+                    "Duration of HTTP server requests.",
+                    semconv::DURATION_BOUNDARIES,
+                ),
+                rpc_duration: semconv::duration_histogram(
+                    "rpc.server.call.duration",
+                    "Duration of gRPC calls served.",
+                    semconv::DURATION_BOUNDARIES,
+                ),
             }),
         }
     }

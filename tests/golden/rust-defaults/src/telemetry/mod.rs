@@ -32,21 +32,44 @@
 //! | HTTP client, gRPC channel | `ServiceBuilder::new().layer(`[`ClientLayer::new()`]`)` |
 //! | reqwest | [`TracedClient`] |
 //! | Hand-made requests | [`inject_headers`], [`extract_context`] |
+//! | Work handed to another task | [`spawn`] instead of `tokio::spawn` |
 //!
-//! Log with `tracing` as usual: inside a request's span every JSON line carries
-//! `trace_id` and `span_id`, and every event is
-//! also exported as an OTLP log record.
+//! Log with `tracing` as usual: every event is a JSON line on stdout in the policy's schema
+//! ([`JsonLines`]), inside a request's span with its trace and span ids, and an OTLP log
+//! record.
 //!
-//! # Server spans
+//! # What the layers record
 //!
-//! [`OtelLayer`] names a span `{method} {route}` with the route template
-//! axum matched (`GET /orders/{id}`), the method alone when there is no route, and
-//! `package.Service/Method` for gRPC. It records `http.request.method`, `http.route`,
-//! `url.path`, `url.query` (values of [`defaults::REDACTED_QUERY_PARAMS`] replaced by
-//! `REDACTED`), `http.request.header.<name>` for [`defaults::CAPTURED_REQUEST_HEADERS`] (never
-//! for [`defaults::REDACTED_HEADERS`]), `http.response.status_code` and, for 5xx responses, an
-//! error status and `error.type`. Requests to [`defaults::UNTRACED_ROUTES`] and gRPC health
-//! checks are neither traced nor measured.
+//! Spans, metrics and their attributes follow the OpenTelemetry semantic conventions 1.43.0
+//! ([`SCHEMA_URL`]), the way the organisation's Go services record them:
+//!
+//! - [`OtelLayer`] names an HTTP server span after the method and the route template axum
+//!   matched (`GET /orders/{id}`), the method alone when there is no route (a 404, or a 405
+//!   whose route does not take the method), and `HTTP` for a method outside the standard
+//!   ones. It records the request (`http.request.method`, `url.path`, `url.query` with the
+//!   values of [`defaults::REDACTED_QUERY_PARAMS`] replaced by `REDACTED`, `server.address`,
+//!   `client.address`, `network.peer.address`, `user_agent.original`, the
+//!   [`defaults::CAPTURED_REQUEST_HEADERS`] as `http.request.header.<name>` but never the
+//!   [`defaults::REDACTED_HEADERS`], ...) and the answer (`http.response.status_code`,
+//!   `http.response.body.size`, and for 5xx an error status and `error.type`). The span and
+//!   the `http.server.request.duration` histogram end when the answer's body does.
+//! - gRPC calls, on either side, follow the RPC conventions: the span is named after the
+//!   fully qualified method (`package.Service/Method`), carries `rpc.system.name`,
+//!   `rpc.method` and `rpc.response.status_code` (read from the trailers), and feeds
+//!   `rpc.server.call.duration` or `rpc.client.call.duration`. Health checks are neither
+//!   traced nor measured, nor are the requests to [`defaults::UNTRACED_ROUTES`].
+//! - [`ClientLayer`] records the HTTP client conventions and the
+//!   `http.client.request.duration` histogram; a tonic channel names its server with
+//!   [`ClientLayer::server`].
+//! - [`TracedClient`] records the same for `reqwest`, and sends a `User-Agent`.
+//! - Attributes are built only for spans that record: an unsampled request costs its context
+//!   and its metric.
+//! - Spans made from `tracing` spans carry no code location, thread or busy time unless
+//!   [`defaults::SPAN_EXTRA_ATTRIBUTES`] says so.
+//!
+//! The request span is an OpenTelemetry span, current in the OpenTelemetry context while the
+//! request is served: add attributes to it with
+//! `opentelemetry::Context::current().span().set_attribute(..)`.
 //!
 //! # Runtime control
 //!
@@ -77,11 +100,13 @@
 //! | `OTEL_PROPAGATORS` | `tracecontext`, `baggage`, `none` |
 //! | `TELEMETRY_ADMIN_ADDR`, `TELEMETRY_ADMIN_TOKEN` | the admin listener's address (`off`) and bearer token |
 //! | `TELEMETRY_FLAGS_FILE` | a JSON flags file read every [`defaults::FLAGS_POLL_INTERVAL`] |
-//! | `RUST_LOG` | level of the JSON logs and of the exported log records (default `info`) |
+//! | `RUST_LOG` | level of the JSON logs and of the exported log records (default `info`; the SDK and transport crates stay at `info` unless named) |
 
+mod body;
 mod client;
 mod config;
 mod error;
+mod exchange;
 mod exporters;
 mod future;
 mod guard;
@@ -89,6 +114,7 @@ mod init;
 mod layer;
 mod logs;
 mod propagation;
+mod resource;
 mod semconv;
 mod service;
 mod tracecontext;
@@ -105,6 +131,7 @@ pub mod redact;
 pub mod sampling;
 pub mod switch;
 
+pub use body::ResponseBody;
 pub use client::{ClientLayer, ClientService};
 pub use config::{Config, Protocol};
 pub use error::Error;
@@ -112,12 +139,12 @@ pub use future::ResponseFuture;
 pub use guard::TelemetryGuard;
 pub use http_client::TracedClient;
 pub use init::{
-    SCOPE_NAME, Telemetry, environment, init, propagator, resource, sdk_disabled, tracer_provider,
-    tracing_layer,
+    SCHEMA_URL, SCOPE_NAME, Telemetry, environment, init, install_tls_provider, propagator,
+    resource, sdk_disabled, tracer_provider, tracing_layer,
 };
 pub use layer::OtelLayer;
-pub use logs::JsonLogLayer;
-pub use propagation::{extract_context, inject_context, inject_headers};
+pub use logs::{BridgedRecords, JsonLines};
+pub use propagation::{extract_context, inject_context, inject_headers, spawn};
 pub use service::OtelService;
 pub use switch::{
     KillSwitchFilter, KillSwitchSampler, enabled, sampling_ratio, set_enabled, set_sampling_ratio,

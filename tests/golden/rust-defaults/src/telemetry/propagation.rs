@@ -4,18 +4,29 @@
 //! `OTEL_SDK_DISABLED=true`: W3C trace context ([`TraceContextPropagator`](super::TraceContextPropagator))
 //! and baggage by default, `OTEL_PROPAGATORS` to change.
 
+use std::future::Future;
+
 use http::HeaderMap;
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::context::FutureExt as _;
 use opentelemetry::{Context, global};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use tracing::Span;
-use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tokio::task::JoinHandle;
+use tracing::Instrument as _;
 
 /// The context a caller sent in `headers` (`traceparent`, `tracestate`, `baggage`).
 ///
 /// Returns an empty context when the headers carry none.
 pub fn extract_context(headers: &HeaderMap) -> Context {
     global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
+}
+
+/// The context a caller sent in `headers`, or `None` when they carry none of the propagators'
+/// fields: then there is nothing to extract, and the current context stays the caller's.
+pub(crate) fn caller_context(headers: &HeaderMap) -> Option<Context> {
+    global::get_text_map_propagator(|propagator| {
+        let sent = propagator.fields().any(|field| headers.contains_key(field));
+        sent.then(|| propagator.extract(&HeaderExtractor(headers)))
+    })
 }
 
 /// Writes `cx` into `headers`, replacing any trace headers already there.
@@ -44,14 +55,26 @@ pub fn inject_headers(headers: &mut HeaderMap) {
     inject_context(&Context::current(), headers);
 }
 
-/// The context to propagate for work done in `span`: the span's own, or the current context
-/// when no OpenTelemetry layer records the span (telemetry disabled, switched off, or the
-/// layer not installed), so the caller's trace still flows on.
-pub(crate) fn span_context_or_current(span: &Span) -> Context {
-    let cx = span.context();
-    if cx.has_active_span() {
-        cx
-    } else {
-        Context::current()
-    }
+/// Spawns `future` on the Tokio runtime inside the current span and trace context.
+///
+/// `tokio::spawn` starts a task with no span and no context: what it logs carries no
+/// `trace_id`, and the calls it makes start new traces. This keeps both, so the work a request
+/// hands off stays in its trace, even while telemetry is off.
+///
+/// ```
+/// use ledger::telemetry;
+///
+/// # async fn handler() {
+/// let audit = telemetry::spawn(async {
+///     tracing::info!("written to the audit log");
+/// });
+/// audit.await.unwrap();
+/// # }
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future.in_current_span().with_current_context())
 }

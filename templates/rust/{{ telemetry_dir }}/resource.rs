@@ -1,0 +1,98 @@
+//! What the resource detects about the process: its instance, host, operating system and
+//! executable.
+
+use std::sync::OnceLock;
+
+use opentelemetry::KeyValue;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::resource::ResourceDetector;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+
+/// Detects `service.instance.id` (a version 4 UUID, the same for the whole process),
+/// `host.name`, `os.type`, `process.pid` and `process.executable.name`.
+///
+/// The command line is left out on purpose (`process.command_args`): it can carry
+/// credentials.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ProcessDetector;
+
+impl ResourceDetector for ProcessDetector {
+    fn detect(&self) -> Resource {
+        let mut attributes = vec![
+            KeyValue::new("service.instance.id", instance_id()),
+            KeyValue::new("os.type", std::env::consts::OS),
+            KeyValue::new("process.pid", i64::from(std::process::id())),
+        ];
+        if let Some(host) = host_name() {
+            attributes.push(KeyValue::new("host.name", host));
+        }
+        let executable = std::env::current_exe().ok().and_then(|path| {
+            path.file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+        });
+        if let Some(executable) = executable {
+            attributes.push(KeyValue::new("process.executable.name", executable));
+        }
+        Resource::builder_empty()
+            .with_attributes(attributes)
+            .build()
+    }
+}
+
+/// The instance id of this process: 128 random bits from the SDK's trace id generator,
+/// written as a version 4 UUID.
+fn instance_id() -> &'static str {
+    static INSTANCE_ID: OnceLock<String> = OnceLock::new();
+    INSTANCE_ID.get_or_init(|| {
+        let mut bytes = RandomIdGenerator::default().new_trace_id().to_bytes();
+        bytes[6] = (bytes[6] & 0x0f) | 0x40;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..]
+        )
+    })
+}
+
+/// The host's name, as the kernel knows it.
+fn host_name() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    #[cfg(not(target_os = "linux"))]
+    let name = std::process::Command::new("hostname")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok());
+    name.map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instance_id_is_a_uuid_the_whole_process_shares() {
+        let id = instance_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(id.as_bytes()[14], b'4', "{id}");
+        assert_eq!(id.matches('-').count(), 4);
+        assert_eq!(instance_id(), id);
+    }
+
+    #[test]
+    fn the_command_line_is_left_out() {
+        let resource = ProcessDetector.detect();
+        let keys: Vec<String> = resource.iter().map(|(key, _)| key.to_string()).collect();
+        assert!(keys.contains(&"process.pid".to_owned()), "{keys:?}");
+        assert!(
+            !keys.iter().any(|key| key.starts_with("process.command")),
+            "{keys:?}"
+        );
+    }
+}

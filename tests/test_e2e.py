@@ -816,27 +816,7 @@ def remote_sampling(stack: Stack) -> dict[str, dict[str, Any]]:
 # Both Rust failures have one cure in the template: poll the agent itself, as the Go template
 # does, reading the answer whatever its `strategyType`, and sample by the policy's root sampler
 # whenever the last poll failed.
-RUST_CANNOT_READ_THE_AGENT = (
-    "opentelemetry-rust 0.33's JaegerRemoteSampler requires a string `strategyType` in the "
-    "answer, which the collector's jaegerremotesampling extension leaves out for a probabilistic "
-    "strategy (and sends as the number 1 for rate limiting): every poll fails to parse, and the "
-    "Rust service never leaves its own ratio"
-)
-RUST_KEEPS_THE_LAST_STRATEGY = (
-    f"{RUST_CANNOT_READ_THE_AGENT}; and once a strategy has arrived, the SDK's sampler keeps it "
-    "while the agent is gone instead of falling back to the policy ratio"
-)
-
-
-@pytest.mark.parametrize(
-    "language",
-    [
-        "go",
-        pytest.param(
-            "rust", marks=pytest.mark.xfail(strict=True, reason=RUST_CANNOT_READ_THE_AGENT)
-        ),
-    ],
-)
+@pytest.mark.parametrize("language", ["go", "rust"])
 def test_remote_sampling_changes_the_rate_without_a_restart(
     remote_sampling: dict[str, dict[str, Any]], language: str
 ) -> None:
@@ -849,15 +829,7 @@ def test_remote_sampling_changes_the_rate_without_a_restart(
     assert run["same_process"], run
 
 
-@pytest.mark.parametrize(
-    "language",
-    [
-        "go",
-        pytest.param(
-            "rust", marks=pytest.mark.xfail(strict=True, reason=RUST_KEEPS_THE_LAST_STRATEGY)
-        ),
-    ],
-)
+@pytest.mark.parametrize("language", ["go", "rust"])
 def test_remote_sampling_falls_back_to_the_policy_ratio_without_the_agent(
     remote_sampling: dict[str, dict[str, Any]], language: str
 ) -> None:

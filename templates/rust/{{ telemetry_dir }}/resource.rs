@@ -1,5 +1,5 @@
-//! What the resource detects about the process: its instance, host, operating system and
-//! executable.
+//! What the resource detects about the process: its instance, host, container, operating
+//! system and executable.
 
 use std::sync::OnceLock;
 
@@ -9,7 +9,8 @@ use opentelemetry_sdk::resource::ResourceDetector;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 
 /// Detects `service.instance.id` (a version 4 UUID, the same for the whole process),
-/// `host.name`, `os.type`, `process.pid` and `process.executable.name`.
+/// `host.name`, `container.id` (in a container), `os.type`, `process.pid` and
+/// `process.executable.name`, the attributes the Go SDK's detectors find.
 ///
 /// The command line is left out on purpose (`process.command_args`): it can carry
 /// credentials.
@@ -25,6 +26,10 @@ impl ResourceDetector for ProcessDetector {
         ];
         if let Some(host) = host_name() {
             attributes.push(KeyValue::new("host.name", host));
+        }
+        let cgroups = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        if let Some(container) = container_id(&cgroups) {
+            attributes.push(KeyValue::new("container.id", container.to_owned()));
         }
         let executable = std::env::current_exe().ok().and_then(|path| {
             path.file_name()
@@ -72,6 +77,22 @@ fn host_name() -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
+/// The id of the container the process runs in, read from the contents of
+/// `/proc/self/cgroup` as the Go SDK reads it: the first line whose last path element ends in
+/// a run of lowercase hex digits (after a `-` or `:`, before a `.`), such as
+/// `docker-<id>.scope` or `/docker/<id>`.
+fn container_id(cgroups: &str) -> Option<&str> {
+    cgroups.lines().find_map(|line| {
+        let (_, element) = line.trim_end().rsplit_once('/')?;
+        let after = element
+            .rfind(['-', ':'])
+            .map_or(element, |at| &element[at + 1..]);
+        let id = after.split_once('.').map_or(after, |(id, _)| id);
+        let hex = |byte: u8| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte);
+        (!id.is_empty() && id.bytes().all(hex)).then_some(id)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +104,19 @@ mod tests {
         assert_eq!(id.as_bytes()[14], b'4', "{id}");
         assert_eq!(id.matches('-').count(), 4);
         assert_eq!(instance_id(), id);
+    }
+
+    #[test]
+    fn the_container_id_is_the_hex_id_of_the_first_container_cgroup() {
+        let id = "4bf92f3577b34da6a3ce929d0e0e47364bf92f3577b34da6a3ce929d0e0e4736";
+        let docker = format!("12:cpu:/\n11:memory:/docker/{id}\n0::/\n");
+        assert_eq!(container_id(&docker), Some(id));
+        let systemd = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_id(&systemd), Some(id));
+        let crio = format!("0::/kubepods/burstable/pod1/crio-{id}\n");
+        assert_eq!(container_id(&crio), Some(id));
+        assert_eq!(container_id("0::/\n1:name=systemd:/init.scope\n"), None);
+        assert_eq!(container_id(""), None);
     }
 
     #[test]

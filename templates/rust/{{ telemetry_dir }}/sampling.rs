@@ -456,7 +456,8 @@ impl EndpointState {
     }
 }
 
-/// The HTTP client of the remote sampler: it records whether each poll got a strategy.
+/// The HTTP client of the remote sampler: it records whether each poll got a strategy, and
+/// hands the SDK's sampler the strategy in the shape it reads.
 #[derive(Debug)]
 struct PollingClient {
     inner: reqwest::Client,
@@ -467,18 +468,102 @@ struct PollingClient {
 impl HttpClient for PollingClient {
     async fn send_bytes(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let response = self.inner.send_bytes(request).await;
-        let outcome = match &response {
+        let (outcome, response) = match response {
             Ok(answer) if answer.status().is_success() => {
-                serde_json::from_slice::<serde_json::Value>(answer.body())
-                    .map(drop)
-                    .map_err(|err| format!("the strategy is not JSON: {err}"))
+                let (parts, body) = answer.into_parts();
+                match readable_strategy(&body) {
+                    Ok(strategy) => (Ok(()), Ok(Response::from_parts(parts, strategy))),
+                    Err(reason) => (Err(reason.clone()), Err(reason.into())),
+                }
             }
-            Ok(answer) => Err(format!("the endpoint answered {}", answer.status())),
-            Err(err) => Err(err.to_string()),
+            Ok(answer) => (
+                Err(format!("the endpoint answered {}", answer.status())),
+                Ok(answer),
+            ),
+            Err(err) => (Err(err.to_string()), Err(err)),
         };
         self.endpoint.polled(outcome);
         response
     }
+}
+
+/// A sampling strategy as the Jaeger remote sampling API sends it, rewritten with every field
+/// the SDK's remote sampler requires.
+///
+/// The API's JSON is protobuf's: a field at its zero value is left out (a rate of 0, an empty
+/// list, `strategyType` for a probabilistic strategy), and `strategyType` may be the enum's
+/// number; the SDK's sampler reads neither. As the API advises, which strategy applies is told
+/// by the fields present (`operationSampling`, then `rateLimitingSampling`, then
+/// `probabilisticSampling`), never by `strategyType`.
+fn readable_strategy(body: &[u8]) -> Result<Bytes, String> {
+    use serde_json::{Map, Value, json};
+
+    /// `object[key]` when it is an object.
+    fn object<'a>(
+        object: &'a mut Map<String, Value>,
+        key: &str,
+    ) -> Option<&'a mut Map<String, Value>> {
+        object.get_mut(key)?.as_object_mut()
+    }
+    /// Fills in the zero values of `defaults` that `object` leaves out.
+    fn defaults(object: &mut Map<String, Value>, defaults: &[(&str, Value)]) {
+        for (key, value) in defaults {
+            object.entry(*key).or_insert_with(|| value.clone());
+        }
+    }
+
+    let mut strategy: Value =
+        serde_json::from_slice(body).map_err(|err| format!("the strategy is not JSON: {err}"))?;
+    let answer = strategy
+        .as_object_mut()
+        .ok_or("the strategy is not a JSON object")?;
+    let kind = if answer.contains_key("operationSampling")
+        || !answer.contains_key("rateLimitingSampling")
+    {
+        "PROBABILISTIC"
+    } else {
+        "RATE_LIMITING"
+    };
+    answer.insert("strategyType".to_owned(), json!(kind));
+    if let Some(probabilistic) = object(answer, "probabilisticSampling") {
+        defaults(probabilistic, &[("samplingRate", json!(0.0))]);
+    }
+    if let Some(rate_limiting) = object(answer, "rateLimitingSampling") {
+        // The SDK reads a whole number of traces per second.
+        let rate = rate_limiting
+            .get("maxTracesPerSecond")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        rate_limiting.insert("maxTracesPerSecond".to_owned(), json!(rate.round() as i64));
+    }
+    if let Some(operations) = object(answer, "operationSampling") {
+        defaults(
+            operations,
+            &[
+                ("defaultSamplingProbability", json!(0.0)),
+                ("defaultLowerBoundTracesPerSecond", json!(0.0)),
+                ("defaultUpperBoundTracesPerSecond", json!(0.0)),
+                ("perOperationStrategies", json!([])),
+            ],
+        );
+        if let Some(Value::Array(each)) = operations.get_mut("perOperationStrategies") {
+            for operation in each.iter_mut().filter_map(Value::as_object_mut) {
+                defaults(
+                    operation,
+                    &[
+                        ("operation", json!("")),
+                        ("probabilisticSampling", json!({})),
+                    ],
+                );
+                if let Some(probabilistic) = object(operation, "probabilisticSampling") {
+                    defaults(probabilistic, &[("samplingRate", json!(0.0))]);
+                }
+            }
+        }
+    }
+    serde_json::to_vec(&strategy)
+        .map(Bytes::from)
+        .map_err(|err| err.to_string())
 }
 
 #[cfg(test)]
@@ -546,6 +631,43 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// The strategy `body` becomes, as JSON.
+    fn readable(body: &str) -> serde_json::Value {
+        let strategy = readable_strategy(body.as_bytes()).expect("a strategy");
+        serde_json::from_slice(&strategy).expect("JSON")
+    }
+
+    #[test]
+    fn strategies_the_collector_sends_become_ones_the_sdk_reads() {
+        // Probabilistic: protobuf's JSON leaves the enum's zero value out.
+        let probabilistic = readable(r#"{"probabilisticSampling":{"samplingRate":0.25}}"#);
+        assert_eq!(probabilistic["strategyType"], "PROBABILISTIC");
+        assert_eq!(probabilistic["probabilisticSampling"]["samplingRate"], 0.25);
+        // A rate of 0 is left out too.
+        let never = readable(r#"{"probabilisticSampling":{}}"#);
+        assert_eq!(never["probabilisticSampling"]["samplingRate"], 0.0);
+        // Rate limiting, with the enum as its number.
+        let limited =
+            readable(r#"{"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":5}}"#);
+        assert_eq!(limited["strategyType"], "RATE_LIMITING");
+        assert_eq!(limited["rateLimitingSampling"]["maxTracesPerSecond"], 5);
+        // Per operation, with the defaults left out.
+        let operations = readable(
+            r#"{"operationSampling":{"defaultSamplingProbability":0.5,
+                "perOperationStrategies":[{"operation":"GET /hello",
+                "probabilisticSampling":{}}]}}"#,
+        );
+        assert_eq!(operations["strategyType"], "PROBABILISTIC");
+        let sampling = &operations["operationSampling"];
+        assert_eq!(sampling["defaultLowerBoundTracesPerSecond"], 0.0);
+        assert_eq!(sampling["defaultUpperBoundTracesPerSecond"], 0.0);
+        let first = &sampling["perOperationStrategies"][0];
+        assert_eq!(first["probabilisticSampling"]["samplingRate"], 0.0);
+
+        assert!(readable_strategy(b"<html>").is_err());
+        assert!(readable_strategy(b"[]").is_err());
     }
 
     #[test]

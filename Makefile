@@ -23,8 +23,8 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check scaffold tests benchmarks
-	$(BIN)/ruff format --check scaffold tests benchmarks
+	$(BIN)/ruff check scaffold tests benchmarks setup.py
+	$(BIN)/ruff format --check scaffold tests benchmarks setup.py
 	$(BIN)/mypy
 
 format: install

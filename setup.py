@@ -1,5 +1,4 @@
-"""Build hooks: the package carries the bundled templates, their release history and the
-collector build.
+"""Build hooks: the package carries the templates, their release history and the collector.
 
 pyproject.toml holds the metadata; this file only adds two steps to the build:
 

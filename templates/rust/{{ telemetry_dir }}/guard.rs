@@ -66,6 +66,7 @@ impl TelemetryGuard {
     }
 
     /// Whether an export pipeline is installed (`false` with `OTEL_SDK_DISABLED=true`).
+    #[must_use]
     pub fn is_active(&self) -> bool {
         !self.providers.is_empty()
     }

@@ -164,6 +164,7 @@ impl Default for RemoteSampling {
 
 /// The root sampling ratio at start-up: the one set in `config`, or the policy's for
 /// `environment`.
+#[must_use]
 pub fn initial_ratio(config: &Config, environment: &str) -> f64 {
     config
         .sampling_ratio()
@@ -534,7 +535,12 @@ fn readable_strategy(body: &[u8]) -> Result<Bytes, String> {
             .get("maxTracesPerSecond")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
-        rate_limiting.insert("maxTracesPerSecond".to_owned(), json!(rate.round() as i64));
+        #[allow(
+            clippy::cast_possible_truncation,
+            reason = "a rate beyond i64 saturates, as the SDK reads no more"
+        )]
+        let rate = rate.round() as i64;
+        rate_limiting.insert("maxTracesPerSecond".to_owned(), json!(rate));
     }
     if let Some(operations) = object(answer, "operationSampling") {
         defaults(

@@ -61,6 +61,7 @@ impl Default for ClientLayer {
 impl ClientLayer {
     /// A client layer. Build it after [`init`](super::init): it takes its tracer and
     /// histograms from the global providers.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             target: None,
@@ -82,6 +83,7 @@ impl ClientLayer {
 
     /// Names the server that requests whose URI has no origin go to, such as the target of a
     /// tonic channel (`Endpoint::uri`). Default: none; the URI of each request decides.
+    #[must_use]
     pub fn server(mut self, target: Uri) -> Self {
         self.target = Some(target);
         self

@@ -19,6 +19,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The name used by `OTEL_EXPORTER_OTLP_PROTOCOL`.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Grpc => "grpc",
@@ -113,12 +114,14 @@ impl Default for Config {
 impl Config {
     /// Sets `service.name`. Default: [`defaults::SERVICE_NAME`]; `OTEL_SERVICE_NAME` overrides
     /// it.
+    #[must_use]
     pub fn with_service_name(mut self, name: impl Into<String>) -> Self {
         self.service_name = name.into();
         self
     }
 
     /// Sets `service.version`. Default: the crate version from `Cargo.toml`.
+    #[must_use]
     pub fn with_service_version(mut self, version: impl Into<String>) -> Self {
         self.service_version = version.into();
         self
@@ -127,18 +130,21 @@ impl Config {
     /// Sets `deployment.environment.name`, which also picks the policy's sampling ratio.
     /// Default: the `deployment.environment.name` of `OTEL_RESOURCE_ATTRIBUTES`, else
     /// [`defaults::ENVIRONMENT`]. A value set here wins over `OTEL_RESOURCE_ATTRIBUTES`.
+    #[must_use]
     pub fn with_environment(mut self, environment: impl Into<String>) -> Self {
         self.environment = Some(environment.into());
         self
     }
 
     /// Sets the owning team. Default: [`defaults::TEAM`].
+    #[must_use]
     pub fn with_team(mut self, team: impl Into<String>) -> Self {
         self.team = team.into();
         self
     }
 
     /// Sets the owner contact. Default: [`defaults::OWNER`].
+    #[must_use]
     pub fn with_owner(mut self, owner: impl Into<String>) -> Self {
         self.owner = owner.into();
         self
@@ -149,6 +155,7 @@ impl Config {
     /// without it the policy's ratio for the environment ([`defaults::sampling_ratio_for`]).
     /// `OTEL_TRACES_SAMPLER` replaces the whole sampler; the admin endpoint and the flags file
     /// change the ratio at run time.
+    #[must_use]
     pub fn with_sampling_ratio(mut self, ratio: f64) -> Self {
         self.sampling_ratio = Some(ratio.clamp(0.0, 1.0));
         self
@@ -156,6 +163,7 @@ impl Config {
 
     /// Sets the most root traces sampled per second in this process; 0 lifts the limit.
     /// Default: [`defaults::MAX_ROOT_TRACES_PER_SECOND`].
+    #[must_use]
     pub fn with_max_root_traces_per_second(mut self, limit: u32) -> Self {
         self.max_root_traces_per_second = limit;
         self
@@ -164,6 +172,7 @@ impl Config {
     /// Samples root spans by the Jaeger remote sampling strategies of `remote`, or by ratio
     /// with `None`. Default: the policy's endpoint when [`defaults::REMOTE_SAMPLING`] is true.
     /// `OTEL_TRACES_SAMPLER=parentbased_jaeger_remote` turns it on at run time.
+    #[must_use]
     pub fn with_remote_sampling(mut self, remote: Option<RemoteSampling>) -> Self {
         self.remote_sampling = remote;
         self
@@ -171,6 +180,7 @@ impl Config {
 
     /// Sets the OTLP transport. Default: [`defaults::PROTOCOL`]; `OTEL_EXPORTER_OTLP_PROTOCOL`
     /// overrides it.
+    #[must_use]
     pub fn with_protocol(mut self, protocol: Protocol) -> Self {
         self.protocol = protocol;
         self
@@ -178,6 +188,7 @@ impl Config {
 
     /// Sets the collector endpoint used over gRPC. Default: [`defaults::GRPC_ENDPOINT`];
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    #[must_use]
     pub fn with_grpc_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.grpc_endpoint = endpoint.into();
         self
@@ -185,6 +196,7 @@ impl Config {
 
     /// Sets the collector base URL used over HTTP; the signal path (`/v1/traces`) is appended.
     /// Default: [`defaults::HTTP_ENDPOINT`]; `OTEL_EXPORTER_OTLP_ENDPOINT` overrides it.
+    #[must_use]
     pub fn with_http_endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.http_endpoint = endpoint.into();
         self
@@ -192,6 +204,7 @@ impl Config {
 
     /// Sets how long one export may take, retries included. Default:
     /// [`defaults::EXPORT_TIMEOUT`]; `OTEL_EXPORTER_OTLP_TIMEOUT` overrides it.
+    #[must_use]
     pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
         self.export_timeout = timeout;
         self
@@ -201,6 +214,7 @@ impl Config {
     /// which bounds memory when the collector is slow or gone. Default:
     /// [`defaults::MAX_QUEUE_SIZE`]; `OTEL_BSP_MAX_QUEUE_SIZE` and `OTEL_BLRP_MAX_QUEUE_SIZE`
     /// override it.
+    #[must_use]
     pub fn with_max_queue_size(mut self, size: usize) -> Self {
         self.max_queue_size = size;
         self
@@ -209,6 +223,7 @@ impl Config {
     /// Sets the largest number of spans or log records in one export. Default:
     /// [`defaults::MAX_EXPORT_BATCH_SIZE`]; `OTEL_BSP_MAX_EXPORT_BATCH_SIZE` and
     /// `OTEL_BLRP_MAX_EXPORT_BATCH_SIZE` override it.
+    #[must_use]
     pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
         self.max_export_batch_size = size;
         self
@@ -216,6 +231,7 @@ impl Config {
 
     /// Sets the delay between two scheduled exports. Default: [`defaults::SCHEDULE_DELAY`];
     /// `OTEL_BSP_SCHEDULE_DELAY` and `OTEL_BLRP_SCHEDULE_DELAY` override it.
+    #[must_use]
     pub fn with_schedule_delay(mut self, delay: Duration) -> Self {
         self.schedule_delay = delay;
         self
@@ -223,6 +239,7 @@ impl Config {
 
     /// Sets the deadline for flushing and shutting down every provider together.
     /// Default: [`defaults::SHUTDOWN_TIMEOUT`].
+    #[must_use]
     pub fn with_shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
         self
@@ -230,6 +247,7 @@ impl Config {
 
     /// Sets the `host:port` of the admin listener, or turns it off with `None`. Default:
     /// [`defaults::ADMIN_ADDRESS`]; `TELEMETRY_ADMIN_ADDR` overrides it (`off` turns it off).
+    #[must_use]
     pub fn with_admin_address(mut self, address: Option<String>) -> Self {
         self.admin_address = address;
         self
@@ -237,63 +255,75 @@ impl Config {
 
     /// Sets the JSON flags file re-read every [`Config::flags_poll_interval`]. Default: none;
     /// `TELEMETRY_FLAGS_FILE` overrides it.
+    #[must_use]
     pub fn with_flags_file(mut self, path: impl Into<PathBuf>) -> Self {
         self.flags_file = Some(path.into());
         self
     }
 
     /// Sets how often the flags file is read. Default: [`defaults::FLAGS_POLL_INTERVAL`].
+    #[must_use]
     pub fn with_flags_poll_interval(mut self, interval: Duration) -> Self {
         self.flags_poll_interval = interval;
         self
     }
 
     /// The `service.name` set in code.
+    #[must_use]
     pub fn service_name(&self) -> &str {
         &self.service_name
     }
 
     /// The `service.version` set in code.
+    #[must_use]
     pub fn service_version(&self) -> &str {
         &self.service_version
     }
 
     /// The `deployment.environment.name` set in code, if any.
+    #[must_use]
     pub fn environment(&self) -> Option<&str> {
         self.environment.as_deref()
     }
 
     /// The owning team.
+    #[must_use]
     pub fn team(&self) -> &str {
         &self.team
     }
 
     /// The owner contact.
+    #[must_use]
     pub fn owner(&self) -> &str {
         &self.owner
     }
 
     /// The root sampling ratio set for every environment, if any.
+    #[must_use]
     pub fn sampling_ratio(&self) -> Option<f64> {
         self.sampling_ratio
     }
 
     /// The most root traces sampled per second; 0 means no limit.
+    #[must_use]
     pub fn max_root_traces_per_second(&self) -> u32 {
         self.max_root_traces_per_second
     }
 
     /// The remote sampling settings, when remote sampling is on.
+    #[must_use]
     pub fn remote_sampling(&self) -> Option<&RemoteSampling> {
         self.remote_sampling.as_ref()
     }
 
     /// The OTLP transport chosen in code.
+    #[must_use]
     pub fn protocol(&self) -> Protocol {
         self.protocol
     }
 
     /// The collector endpoint for `protocol`, as chosen in code.
+    #[must_use]
     pub fn endpoint(&self, protocol: Protocol) -> &str {
         match protocol {
             Protocol::Grpc => &self.grpc_endpoint,
@@ -302,41 +332,49 @@ impl Config {
     }
 
     /// The export timeout.
+    #[must_use]
     pub fn export_timeout(&self) -> Duration {
         self.export_timeout
     }
 
     /// The queue bound of spans and log records.
+    #[must_use]
     pub fn max_queue_size(&self) -> usize {
         self.max_queue_size
     }
 
     /// The largest export batch.
+    #[must_use]
     pub fn max_export_batch_size(&self) -> usize {
         self.max_export_batch_size
     }
 
     /// The delay between scheduled exports.
+    #[must_use]
     pub fn schedule_delay(&self) -> Duration {
         self.schedule_delay
     }
 
     /// The shutdown deadline.
+    #[must_use]
     pub fn shutdown_timeout(&self) -> Duration {
         self.shutdown_timeout
     }
 
     /// The admin listener's address set in code, if it is on.
+    #[must_use]
     pub fn admin_address(&self) -> Option<&str> {
         self.admin_address.as_deref()
     }
 
     /// The flags file set in code, if any.
+    #[must_use]
     pub fn flags_file(&self) -> Option<&Path> {
         self.flags_file.as_deref()
     }
 
     /// How often the flags file is read.
+    #[must_use]
     pub fn flags_poll_interval(&self) -> Duration {
         self.flags_poll_interval
     }

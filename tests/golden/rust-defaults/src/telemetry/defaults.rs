@@ -39,6 +39,7 @@ pub const SAMPLING_RATIO_OVERRIDE: Option<f64> = None;
     clippy::match_same_arms,
     reason = "one arm per environment of the policy's table, equal ratios or not"
 )]
+#[must_use]
 pub fn sampling_ratio_for(environment: &str) -> f64 {
     match environment {
         "dev" => 1.0,

@@ -99,6 +99,7 @@ pub struct State {
 }
 
 /// The flags as they are now.
+#[must_use]
 pub fn state() -> State {
     State {
         enabled: switch::enabled(),
@@ -143,8 +144,8 @@ pub fn apply(flags: Flags, source: Source<'_>) -> State {
     }
     let after = state();
     let enabled = (after.enabled != before.enabled).then_some(after.enabled);
-    let sampling_ratio =
-        (after.sampling_ratio != before.sampling_ratio).then_some(after.sampling_ratio);
+    let sampling_ratio = (after.sampling_ratio.to_bits() != before.sampling_ratio.to_bits())
+        .then_some(after.sampling_ratio);
     if enabled.is_none() && sampling_ratio.is_none() {
         return after;
     }
@@ -177,6 +178,7 @@ pub fn apply(flags: Flags, source: Source<'_>) -> State {
 /// setting when the file changes it, so that a change made through the admin listener stands
 /// until the file changes that setting. A file that cannot be read or parsed changes nothing
 /// and logs one warning, and another only once the problem changes.
+#[must_use]
 pub fn watch_file(path: PathBuf, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(interval);

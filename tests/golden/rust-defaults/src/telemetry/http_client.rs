@@ -49,6 +49,7 @@ pub struct TracedClient {
 impl TracedClient {
     /// Wraps `inner`. Build it after [`init`](super::init): it takes its tracer and histogram
     /// from the global providers.
+    #[must_use]
     pub fn new(inner: reqwest::Client) -> Self {
         Self {
             inner,

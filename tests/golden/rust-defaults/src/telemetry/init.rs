@@ -113,6 +113,7 @@ impl Telemetry {
     /// installs the propagator, so trace context keeps flowing through the service.
     ///
     /// Call it inside a Tokio runtime: the gRPC exporter and the remote sampler run there.
+    #[must_use]
     pub fn new(config: Config) -> Self {
         install_tls_provider();
         let mut warnings = Warnings::default();
@@ -263,6 +264,7 @@ pub fn install_tls_provider() {
 
 /// Whether `OTEL_SDK_DISABLED` turns telemetry off: its value, trimmed, is `true` in any case.
 /// The SDK does not read it itself.
+#[must_use]
 pub fn sdk_disabled() -> bool {
     sdk_disabled_warning(&mut Warnings::default())
 }
@@ -314,6 +316,7 @@ fn env_filter() -> EnvFilter {
 /// It sees only spans and events at `INFO` or above, and nothing while the kill switch is off.
 /// The spans carry the attributes their `tracing` fields name, and the code location, thread
 /// and busy and idle times only when [`defaults::SPAN_EXTRA_ATTRIBUTES`] says so.
+#[must_use]
 pub fn tracing_layer<S>(provider: &SdkTracerProvider) -> impl Layer<S> + use<S>
 where
     S: Subscriber + for<'span> LookupSpan<'span>,
@@ -351,6 +354,7 @@ pub fn environment(config: &Config) -> String {
 /// `host.name`, `os.type`, `process.pid`, `process.executable.name`, never the command line);
 /// `OTEL_RESOURCE_ATTRIBUTES` and then `OTEL_SERVICE_NAME` override them, as the specification
 /// orders, except for an environment set in `config`.
+#[must_use]
 pub fn resource(config: &Config) -> Resource {
     let mut builder = Resource::builder_empty()
         .with_attributes([
@@ -411,6 +415,7 @@ where
 /// The propagators named by `OTEL_PROPAGATORS`, or by [`defaults::PROPAGATORS`]:
 /// `tracecontext` ([`TraceContextPropagator`]), `baggage`, `none`. Unknown names are skipped
 /// with a warning.
+#[must_use]
 pub fn propagator() -> TextMapCompositePropagator {
     let mut warnings = Warnings::default();
     let propagator = build_propagator(&mut warnings);

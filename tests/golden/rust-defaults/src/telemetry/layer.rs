@@ -51,6 +51,7 @@ impl Default for OtelLayer {
 
 impl OtelLayer {
     /// A layer with the organisation's defaults.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             settings: Arc::new(Settings {
@@ -80,6 +81,7 @@ impl OtelLayer {
 
     /// Treats every request as coming from outside the organisation: the server span starts a
     /// new trace and links to the caller's context instead of joining it. Default: `false`.
+    #[must_use]
     pub fn public_endpoint(mut self, public: bool) -> Self {
         self.settings_mut().public_endpoint = public;
         self
@@ -87,6 +89,7 @@ impl OtelLayer {
 
     /// Sets the request paths that are never traced nor measured.
     /// Default: [`UNTRACED_ROUTES`](super::defaults::UNTRACED_ROUTES).
+    #[must_use]
     pub fn untraced_routes<I, S>(mut self, routes: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -99,6 +102,7 @@ impl OtelLayer {
     /// Sets the request headers recorded as `http.request.header.<name>`.
     /// Default: [`CAPTURED_REQUEST_HEADERS`](super::defaults::CAPTURED_REQUEST_HEADERS).
     /// Headers in [`REDACTED_HEADERS`](super::defaults::REDACTED_HEADERS) are never recorded.
+    #[must_use]
     pub fn capture_request_headers<I>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = HeaderName>,

@@ -16,6 +16,7 @@ use tracing::Instrument as _;
 /// The context a caller sent in `headers` (`traceparent`, `tracestate`, `baggage`).
 ///
 /// Returns an empty context when the headers carry none.
+#[must_use]
 pub fn extract_context(headers: &HeaderMap) -> Context {
     global::get_text_map_propagator(|propagator| propagator.extract(&HeaderExtractor(headers)))
 }

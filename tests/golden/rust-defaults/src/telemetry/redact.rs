@@ -8,6 +8,7 @@ use super::defaults::{REDACTED_HEADERS, REDACTED_QUERY_PARAMS};
 pub const REDACTED: &str = "REDACTED";
 
 /// Whether the header `name` must never be recorded. Header names are case-insensitive.
+#[must_use]
 pub fn is_redacted_header(name: &str) -> bool {
     REDACTED_HEADERS
         .iter()
@@ -27,6 +28,7 @@ pub fn is_redacted_header(name: &str) -> bool {
 /// );
 /// assert_eq!(redact_query("page=2"), "page=2");
 /// ```
+#[must_use]
 pub fn redact_query(query: &str) -> Cow<'_, str> {
     let must_redact = |pair: &str| {
         let (name, value) = pair.split_once('=').unwrap_or((pair, ""));

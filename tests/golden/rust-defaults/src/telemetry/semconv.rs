@@ -331,7 +331,7 @@ fn http_server_attributes<B>(
     let authority = headers
         .get(HOST)
         .and_then(|host| host.to_str().ok())
-        .or_else(|| req.uri().authority().map(|authority| authority.as_str()));
+        .or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
     if let Some(authority) = authority {
         let (host, port) = split_host_port(authority);
         if !host.is_empty() {
@@ -469,12 +469,11 @@ impl<'a> Server<'a> {
 impl<'a> ClientCall<'a> {
     /// Reads the kind of an outgoing request.
     pub(crate) fn of(method: &'a Method, uri: &'a Uri, headers: &HeaderMap) -> Self {
-        match grpc_method(headers, uri) {
-            Some(method) => ClientCall::Grpc { method },
-            None => {
-                let (method, original) = self::method(method);
-                ClientCall::Http { method, original }
-            }
+        if let Some(method) = grpc_method(headers, uri) {
+            ClientCall::Grpc { method }
+        } else {
+            let (method, original) = self::method(method);
+            ClientCall::Http { method, original }
         }
     }
 

@@ -64,6 +64,7 @@ impl Default for TraceContextPropagator {
 
 impl TraceContextPropagator {
     /// The propagator.
+    #[must_use]
     pub fn new() -> Self {
         Self {
             fields: [TRACEPARENT.to_owned(), TRACESTATE.to_owned()],

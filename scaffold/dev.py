@@ -186,7 +186,12 @@ class DevSink:
         self._assembler = TraceAssembler(quiet=self.quiet, max_wait=self.max_wait)
 
     def __enter__(self) -> DevSink:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            # Interrupted or failed while the collector started: it must not outlive us.
+            self.stop()
+            raise
         return self
 
     def __exit__(

@@ -783,7 +783,10 @@ def test_the_build_reports_its_progress_and_a_failed_step(otelcol: Path, tmp_pat
     digest_dir = next((tmp_path / "cache" / "collector").iterdir())
     assert f"cached as {digest_dir}/otelcol" in lines[2]
     installing = [ln for ln in lines if "installing the collector builder" in ln]
-    assert re.search(r"installing the collector builder v\S+: \d+s, \d+ modules", installing[0])
+    assert re.search(
+        r"installing the collector builder v\S+: done in \d+s, \d+ modules resolved, \d+ downloaded",
+        installing[0],
+    )
     assert re.search(r"done in \d+s", installing[-1])
     failed = next(ln for ln in lines if "resolving and downloading modules failed after" in ln)
     assert str(digest_dir / "failed-build.log") in failed

@@ -783,8 +783,9 @@ def test_the_build_reports_its_progress_and_a_failed_step(otelcol: Path, tmp_pat
     digest_dir = next((tmp_path / "cache" / "collector").iterdir())
     assert f"cached as {digest_dir}/otelcol" in lines[2]
     installing = [ln for ln in lines if "installing the collector builder" in ln]
+    # A progress line while the step runs, or only its "done" line when it took under a second.
     assert re.search(
-        r"installing the collector builder v\S+: done in \d+s, \d+ modules resolved, \d+ downloaded",
+        r"installing the collector builder v\S+: (done in )?\d+s, \d+ modules resolved, \d+ downloaded",
         installing[0],
     )
     assert re.search(r"done in \d+s", installing[-1])

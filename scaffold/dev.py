@@ -118,9 +118,9 @@ def build_collector(on_output: Callable[[str], None] | None = None) -> Path:
 
 
 def dev_collector_config(
-    host: str, grpc_port: int, http_port: int, health_port: int, traces_file: Path
+    host: str, grpc_port: int, http_port: int, health_port: int, traces_file: Path, logs_file: Path
 ) -> dict[str, Any]:
-    """The sink's collector configuration: OTLP in, traces to a file, the rest summarised."""
+    """The sink's collector configuration: OTLP in, traces and logs to files, metrics counted."""
     return {
         "receivers": {
             "otlp": {
@@ -133,6 +133,8 @@ def dev_collector_config(
         "exporters": {
             # A short flush interval: a trace should show within a second of arriving.
             "file/traces": {"path": str(traces_file), "format": "json", "flush_interval": "200ms"},
+            # The log lines written inside a span show under it.
+            "file/logs": {"path": str(logs_file), "format": "json", "flush_interval": "200ms"},
             "debug": {"verbosity": "basic"},
         },
         "extensions": {"health_check": {"endpoint": _join("127.0.0.1", health_port)}},
@@ -141,9 +143,9 @@ def dev_collector_config(
             "telemetry": {"metrics": {"level": "none"}},
             "pipelines": {
                 "traces": {"receivers": ["otlp"], "exporters": ["file/traces"]},
+                "logs": {"receivers": ["otlp"], "exporters": ["file/logs"]},
                 # Accepted so that services do not log failed exports; counted in the log.
                 "metrics": {"receivers": ["otlp"], "exporters": ["debug"]},
-                "logs": {"receivers": ["otlp"], "exporters": ["debug"]},
             },
         },
     }
@@ -182,7 +184,7 @@ class DevSink:
         self._proc: subprocess.Popen[bytes] | None = None
         self._dir: Path | None = None
         self._made_dir = False
-        self._reader: _LineReader | None = None
+        self._readers: list[_LineReader] = []
         self._assembler = TraceAssembler(quiet=self.quiet, max_wait=self.max_wait)
 
     def __enter__(self) -> DevSink:
@@ -218,6 +220,11 @@ class DevSink:
         return self._workdir() / "traces.jsonl"
 
     @property
+    def logs_file(self) -> Path:
+        """The OTLP/JSON lines of the log records the collector received (valid once started)."""
+        return self._workdir() / "logs.jsonl"
+
+    @property
     def log_file(self) -> Path:
         """The collector's own log (valid once started)."""
         return self._workdir() / "collector.log"
@@ -248,12 +255,18 @@ class DevSink:
                     f"cannot create {self._dir}: {exc.strerror}", hint="choose another --workdir"
                 ) from None
         self.traces_file.unlink(missing_ok=True)
+        self.logs_file.unlink(missing_ok=True)
         health = _free_port()
         config = self._dir / "collector.yaml"
         config.write_text(
             yaml.safe_dump(
                 dev_collector_config(
-                    self.host, self.grpc_port, self.http_port, health, self.traces_file
+                    self.host,
+                    self.grpc_port,
+                    self.http_port,
+                    health,
+                    self.traces_file,
+                    self.logs_file,
                 ),
                 sort_keys=False,
             ),
@@ -269,7 +282,7 @@ class DevSink:
                 start_new_session=True,
                 preexec_fn=_die_with_parent,
             )
-        self._reader = _LineReader(self.traces_file)
+        self._readers = [_LineReader(self.logs_file), _LineReader(self.traces_file)]
         self._wait_until_ready(health)
 
     def stop(self) -> None:
@@ -282,9 +295,9 @@ class DevSink:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
         if self._made_dir and self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._made_dir = False
@@ -348,11 +361,12 @@ class DevSink:
         return self._dir
 
     def _read(self) -> None:
-        if self._reader is None:
+        if not self._readers:
             raise RuntimeError("the sink has not been started")
         now = time.monotonic()
-        for line in self._reader.lines():
-            self._assembler.add_line(line, now)
+        for reader in self._readers:
+            for line in reader.lines():
+                self._assembler.add_line(line, now)
         if self._proc is not None and self._proc.poll() is not None:
             code = self._proc.returncode
             self._proc = None

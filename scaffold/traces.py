@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 __all__ = [
@@ -58,7 +58,11 @@ _OUTGOING = frozenset(("client", "producer"))
 
 @dataclass(frozen=True)
 class SpanEvent:
-    """Something that happened during a span: a log record, an exception."""
+    """Something that happened during a span: a log record, an exception.
+
+    A log record the service exported with the span's ids counts as an event of that span; its
+    name is the record's body.
+    """
 
     name: str
     time_ns: int
@@ -189,6 +193,30 @@ def spans_from_request(request: Mapping[str, Any]) -> Iterator[Span]:
                     yield span
 
 
+def logs_from_request(request: Mapping[str, Any]) -> Iterator[tuple[str, str, SpanEvent]]:
+    """The log records of one OTLP/JSON log export request that were written inside a span.
+
+    Yields (trace id, span id, the record as an event). Records outside any span are left out.
+    """
+    for resource_logs in _list(request.get("resourceLogs")):
+        for scope_logs in _list(resource_logs.get("scopeLogs")):
+            for raw in _list(scope_logs.get("logRecords")):
+                if not isinstance(raw, dict):
+                    continue
+                trace_id, span_id = raw.get("traceId"), raw.get("spanId")
+                if not isinstance(trace_id, str) or not isinstance(span_id, str):
+                    continue
+                if not trace_id.strip("0") or not span_id.strip("0"):
+                    continue
+                body = _value(raw.get("body"))
+                attributes = _attributes(raw.get("attributes"))
+                if raw.get("severityText"):
+                    attributes["log.severity"] = str(raw["severityText"])
+                time_ns = _int(raw.get("timeUnixNano")) or _int(raw.get("observedTimeUnixNano"))
+                event = SpanEvent(name=str(body or ""), time_ns=time_ns, attributes=attributes)
+                yield trace_id.lower(), span_id.lower(), event
+
+
 class TraceAssembler:
     """Collects spans into traces and hands each trace out once it is settled.
 
@@ -208,12 +236,17 @@ class TraceAssembler:
         self.max_traces = max_traces
         self.span_count = 0
         self._spans: dict[str, dict[str, Span]] = {}
+        # Log records by trace and span: they may arrive before or after their span.
+        self._logs: dict[str, dict[str, dict[tuple[int, str], SpanEvent]]] = {}
         self._arrived: dict[str, float] = {}
         self._revision: dict[str, int] = {}
         self._pending: set[str] = set()
 
     def add_line(self, line: str, now: float) -> int:
-        """Add the spans of one line of the collector's file output; return how many were new."""
+        """Add the spans and log records of one line of the collector's file output.
+
+        Returns how many spans were new.
+        """
         if not line.strip():
             return 0
         try:
@@ -223,7 +256,21 @@ class TraceAssembler:
         return self.add_request(request, now) if isinstance(request, dict) else 0
 
     def add_request(self, request: Mapping[str, Any], now: float) -> int:
-        """Add the spans of one OTLP/JSON export request; return how many were new."""
+        """Add the spans or log records of one OTLP/JSON export request.
+
+        Returns how many spans were new. A log record written inside a span shows as an event
+        of that span; a trace already shown is shown again with it.
+        """
+        for trace_id, span_id, event in logs_from_request(request):
+            events = self._logs.setdefault(trace_id, {}).setdefault(span_id, {})
+            if (event.time_ns, event.name) in events:
+                continue  # a retried export
+            events[(event.time_ns, event.name)] = event
+            while len(self._logs) > self.max_traces:  # unsampled traces log too
+                del self._logs[next(iter(self._logs))]
+            if trace_id in self._spans:
+                self._arrived[trace_id] = now
+                self._pending.add(trace_id)
         added = 0
         for span in spans_from_request(request):
             spans = self._spans.setdefault(span.trace_id, {})
@@ -270,15 +317,26 @@ class TraceAssembler:
         return [self._trace(trace_id) for trace_id in self._spans]
 
     def _trace(self, trace_id: str, revision: int | None = None) -> Trace:
-        spans = sorted(self._spans[trace_id].values(), key=lambda s: (s.start_ns, s.span_id))
+        spans = sorted(
+            (self._with_logs(span) for span in self._spans[trace_id].values()),
+            key=lambda s: (s.start_ns, s.span_id),
+        )
         if revision is None:
             revision = max(1, self._revision.get(trace_id, 0))
         return Trace(trace_id, tuple(spans), revision)
+
+    def _with_logs(self, span: Span) -> Span:
+        logs = self._logs.get(span.trace_id, {}).get(span.span_id)
+        if not logs:
+            return span
+        events = sorted((*span.events, *logs.values()), key=lambda e: e.time_ns)
+        return replace(span, events=tuple(events))
 
     def _forget_oldest(self) -> None:
         while len(self._spans) > self.max_traces:
             oldest = next(iter(self._spans))
             del self._spans[oldest]
+            self._logs.pop(oldest, None)
             self._arrived.pop(oldest, None)
             self._revision.pop(oldest, None)
             self._pending.discard(oldest)

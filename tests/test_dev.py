@@ -134,6 +134,31 @@ def test_a_trace_without_missing_pieces_is_shown_after_the_quiet_period() -> Non
     assert trace.services == ("solo",)
 
 
+def test_log_lines_written_inside_a_span_show_under_it_whenever_they_arrive() -> None:
+    assembler = TraceAssembler(quiet=0.5, max_wait=5)
+    early = log_request("ledger", "bbbbbbbbbbbbbbb1", "saying hello", 1.5)
+    assembler.add_request(early, now=0)  # before its span
+    assembler.add_request(GO_HALF, now=0)
+    assembler.add_request(RUST_HALF, now=0)
+    assembler.add_request(early, now=0)  # a retried export
+    outside = log_request("ledger", "0" * 16, "no span", 1.0, trace="0" * 32)
+    assembler.add_request(outside, now=0)
+    [trace] = assembler.settled(now=1)
+    by_id = {s.span_id: s for s in trace.spans}
+    # In time order with the span's own event (at 2 ms); nothing from outside a span.
+    assert [e.name for e in by_id["bbbbbbbbbbbbbbb1"].events] == ["saying hello", "said hello"]
+    assert [e.name for s in trace.spans for e in s.events] == ["saying hello", "said hello"]
+
+    # A record after the trace was shown shows it again, with the line under its span.
+    late = log_request("payments-api", "aaaaaaaaaaaaaaa1", "calling ledger", 0.5)
+    assembler.add_request(late, now=2)
+    [again] = assembler.settled(now=3)
+    assert again.revision == 2
+    out = io.StringIO()
+    TraceView(file=out, width=80).show(again)
+    assert "• calling ledger" in out.getvalue() and "• saying hello" in out.getvalue()
+
+
 def test_duplicates_and_malformed_lines_are_skipped() -> None:
     assembler = TraceAssembler()
     assert assembler.add_line(json.dumps(GO_HALF), 0.0) == 2
@@ -240,9 +265,25 @@ def test_without_go_the_build_fails_with_what_to_install(tmp_path: Path) -> None
     assert "install Go 1.26 or newer" in proc.stderr
 
 
+def log_request(
+    service: str, span_id: str, body: str, at_ms: float, trace: str = TRACE
+) -> dict[str, Any]:
+    """An OTLP/JSON log export: one record written inside the span `span_id`."""
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    record = {
+        "timeUnixNano": str(BASE + int(at_ms * MS)),
+        "severityText": "INFO",
+        "body": {"stringValue": body},
+        "traceId": trace,
+        "spanId": span_id,
+    }
+    return {"resourceLogs": [{"resource": resource, "scopeLogs": [{"logRecords": [record]}]}]}
+
+
 def post_otlp(port: int, body: dict[str, Any]) -> None:
+    signal_path = "/v1/logs" if "resourceLogs" in body else "/v1/traces"
     req = urllib.request.Request(
-        f"http://127.0.0.1:{port}/v1/traces",
+        f"http://127.0.0.1:{port}{signal_path}",
         data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
         method="POST",
@@ -280,6 +321,7 @@ def test_watch_mode_shows_each_trace_and_stops_cleanly_on_ctrl_c(otelcol: Path) 
         post_otlp(
             http, request("solo", span("ccccccccccccccc1", "GET /hello", 2, 0, 1, trace="e" * 32))
         )
+        post_otlp(http, log_request("solo", "ccccccccccccccc1", "said hello", 0.5, trace="e" * 32))
         time.sleep(4)
     finally:
         proc.send_signal(signal.SIGINT)
@@ -288,6 +330,7 @@ def test_watch_mode_shows_each_trace_and_stops_cleanly_on_ctrl_c(otelcol: Path) 
     assert "Stopped; 4 span(s) received." in err
     assert f"trace {TRACE}  3 spans, 2 services, 4.2 ms" in out
     assert f"trace {'e' * 32}  1 span, 1 service, 1.0 ms" in out
+    assert "• said hello" in out  # a log record the collector received, under its span
     with socket.socket() as probe:  # the collector is gone with it
         assert probe.connect_ex(("127.0.0.1", http)) != 0
 
@@ -340,5 +383,5 @@ def test_make_demo_trace_sees_one_trace_across_go_and_rust(tmp_path: Path, otelc
     # The tree: the Go server span, its client span, and the Rust server span under it.
     tree = proc.stdout[proc.stdout.index("2 services") :].splitlines()
     assert tree[1].startswith("payments-api  GET /call ")
-    assert tree[2].startswith("payments-api  └─ HTTP GET ")
+    assert tree[2].startswith("payments-api  └─ GET ")
     assert any(line.startswith("ledger           └─ GET /hello ") for line in tree[3:5]), tree

@@ -6,6 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 # Caches shared by every render the tests compile, kept outside the checkout.
 CACHE_DIR ?= $(HOME)/.cache/otel-scaffold
 export CARGO_TARGET_DIR ?= $(CACHE_DIR)/cargo-target
+# The renders are compiled once or twice each: incremental data (tens of GB across the test
+# tiers' many crates) would cost disk and buy nothing.
+export CARGO_INCREMENTAL ?= 0
 export GOTOOLCHAIN ?= local
 PYTEST_ARGS ?=
 DEMO_DIR ?= build/demo

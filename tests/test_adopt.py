@@ -352,7 +352,7 @@ def _go_project(path: Path, module: str = "example.com/shop/orders") -> Path:
         path,
         {
             "go.mod": GO_MOD.replace("example.com/shop/orders", module),
-            "main.go": GO_MAIN.replace("", ""),
+            "main.go": GO_MAIN,
             "main_test.go": GO_TEST,
         },
     )
@@ -534,7 +534,7 @@ def test_a_call_the_family_move_breaks_is_named_and_everything_is_put_back(
         tmp_path / "legacy",
         {
             "go.mod": LEGACY_GO_MOD,
-            "main.go": LEGACY_MAIN.replace("", ""),
+            "main.go": LEGACY_MAIN,
             "audit.go": LEGACY_AUDIT,
             ".gitignore": "/bin/\n",
         },
@@ -725,12 +725,11 @@ def test_a_release_reaches_an_adopted_go_module_and_changes_nothing_of_its_own(
     """The project's own cmd/orders/main.go and README.md share the template's paths."""
     require_tool("go")
     template = init_template_repo(tmp_path / "templates", "v1.0.0")
-    own_main = GO_MAIN.replace("", "")
     project = _repo(
         tmp_path / "orders",
         {
             "go.mod": GO_MOD,
-            "cmd/orders/main.go": own_main,
+            "cmd/orders/main.go": GO_MAIN,
             "README.md": "# Orders\n\nThe shop's order service.\n",
         },
     )

@@ -290,6 +290,22 @@ CONVENTIONS = (
 # histograms, otelsql's db.sql.connection.*) are left out on purpose.
 
 _HTTP_PROTOCOL = {"network.protocol.name": Is("http")}
+# The attributes of the messaging metrics: those of messaging.process.duration and
+# messaging.client.consumed.messages; the others differ by the entries noted where they are used.
+_MESSAGING_METRIC = {
+    "messaging.operation.name": Attr("string", REQUIRED),
+    "messaging.system": Attr("string", REQUIRED),
+    "messaging.destination.name": Attr("string", CONDITIONAL),
+    "error.type": Attr("string", CONDITIONAL),
+    "server.address": Attr("string", CONDITIONAL),
+    "messaging.consumer.group.name": Attr("string", CONDITIONAL),
+    "messaging.destination.subscription.name": Attr("string", CONDITIONAL),
+    "messaging.destination.template": Attr("string", CONDITIONAL),
+    "messaging.destination.partition.id": Attr("string", ALLOWED),
+    "server.port": Attr("int", ALLOWED),
+}
+# What a producer's messaging.client.sent.messages leaves out.
+_CONSUMER_ONLY = ("messaging.consumer.group.name", "messaging.destination.subscription.name")
 
 METRICS = {
     spec.name: spec
@@ -385,69 +401,27 @@ METRICS = {
             instrument="histogram",
             unit="s",
             bounds=DURATION_BOUNDS,
-            attributes={
-                "messaging.operation.name": Attr("string", REQUIRED),
-                "messaging.system": Attr("string", REQUIRED),
-                "messaging.destination.name": Attr("string", CONDITIONAL),
-                "messaging.operation.type": Attr("string", CONDITIONAL),
-                "error.type": Attr("string", CONDITIONAL),
-                "server.address": Attr("string", CONDITIONAL),
-                "messaging.consumer.group.name": Attr("string", CONDITIONAL),
-                "messaging.destination.subscription.name": Attr("string", CONDITIONAL),
-                "messaging.destination.template": Attr("string", CONDITIONAL),
-                "messaging.destination.partition.id": Attr("string", ALLOWED),
-                "server.port": Attr("int", ALLOWED),
-            },
+            attributes=_MESSAGING_METRIC
+            | {"messaging.operation.type": Attr("string", CONDITIONAL)},
         ),
         MetricSpec(
             name="messaging.client.sent.messages",
             instrument="sum",
             unit="{message}",
-            attributes={
-                "messaging.operation.name": Attr("string", REQUIRED),
-                "messaging.system": Attr("string", REQUIRED),
-                "messaging.destination.name": Attr("string", CONDITIONAL),
-                "error.type": Attr("string", CONDITIONAL),
-                "server.address": Attr("string", CONDITIONAL),
-                "messaging.destination.template": Attr("string", CONDITIONAL),
-                "messaging.destination.partition.id": Attr("string", ALLOWED),
-                "server.port": Attr("int", ALLOWED),
-            },
+            attributes={k: v for k, v in _MESSAGING_METRIC.items() if k not in _CONSUMER_ONLY},
         ),
         MetricSpec(
             name="messaging.process.duration",
             instrument="histogram",
             unit="s",
             bounds=DURATION_BOUNDS,
-            attributes={
-                "messaging.operation.name": Attr("string", REQUIRED),
-                "messaging.system": Attr("string", REQUIRED),
-                "messaging.destination.name": Attr("string", CONDITIONAL),
-                "error.type": Attr("string", CONDITIONAL),
-                "server.address": Attr("string", CONDITIONAL),
-                "messaging.consumer.group.name": Attr("string", CONDITIONAL),
-                "messaging.destination.subscription.name": Attr("string", CONDITIONAL),
-                "messaging.destination.template": Attr("string", CONDITIONAL),
-                "messaging.destination.partition.id": Attr("string", ALLOWED),
-                "server.port": Attr("int", ALLOWED),
-            },
+            attributes=_MESSAGING_METRIC,
         ),
         MetricSpec(
             name="messaging.client.consumed.messages",
             instrument="sum",
             unit="{message}",
-            attributes={
-                "messaging.operation.name": Attr("string", REQUIRED),
-                "messaging.system": Attr("string", REQUIRED),
-                "messaging.destination.name": Attr("string", CONDITIONAL),
-                "error.type": Attr("string", CONDITIONAL),
-                "server.address": Attr("string", CONDITIONAL),
-                "messaging.consumer.group.name": Attr("string", CONDITIONAL),
-                "messaging.destination.subscription.name": Attr("string", CONDITIONAL),
-                "messaging.destination.template": Attr("string", CONDITIONAL),
-                "messaging.destination.partition.id": Attr("string", ALLOWED),
-                "server.port": Attr("int", ALLOWED),
-            },
+            attributes=_MESSAGING_METRIC,
         ),
     )
 }

@@ -497,19 +497,14 @@ impl HttpClient for PollingClient {
 /// by the fields present (`operationSampling`, then `rateLimitingSampling`, then
 /// `probabilisticSampling`), never by `strategyType`.
 fn readable_strategy(body: &[u8]) -> Result<Bytes, String> {
-    use serde_json::{Map, Value, json};
+    use serde_json::{Value, json};
 
-    /// `object[key]` when it is an object.
-    fn object<'a>(
-        object: &'a mut Map<String, Value>,
-        key: &str,
-    ) -> Option<&'a mut Map<String, Value>> {
-        object.get_mut(key)?.as_object_mut()
-    }
-    /// Fills in the zero values of `defaults` that `object` leaves out.
-    fn defaults(object: &mut Map<String, Value>, defaults: &[(&str, Value)]) {
-        for (key, value) in defaults {
-            object.entry(*key).or_insert_with(|| value.clone());
+    /// Fills in the fields of `zeros` that `value`, an object, leaves out.
+    fn fill(value: Option<&mut Value>, zeros: Value) {
+        if let (Some(Value::Object(fields)), Value::Object(zeros)) = (value, zeros) {
+            for (name, zero) in zeros {
+                fields.entry(name).or_insert(zero);
+            }
         }
     }
 
@@ -526,45 +521,36 @@ fn readable_strategy(body: &[u8]) -> Result<Bytes, String> {
         "RATE_LIMITING"
     };
     answer.insert("strategyType".to_owned(), json!(kind));
-    if let Some(probabilistic) = object(answer, "probabilisticSampling") {
-        defaults(probabilistic, &[("samplingRate", json!(0.0))]);
-    }
-    if let Some(rate_limiting) = object(answer, "rateLimitingSampling") {
-        // The SDK reads a whole number of traces per second.
-        let rate = rate_limiting
-            .get("maxTracesPerSecond")
-            .and_then(Value::as_f64)
-            .unwrap_or(0.0);
-        #[allow(
-            clippy::cast_possible_truncation,
-            reason = "a rate beyond i64 saturates, as the SDK reads no more"
-        )]
-        let rate = rate.round() as i64;
-        rate_limiting.insert("maxTracesPerSecond".to_owned(), json!(rate));
-    }
-    if let Some(operations) = object(answer, "operationSampling") {
-        defaults(
-            operations,
-            &[
-                ("defaultSamplingProbability", json!(0.0)),
-                ("defaultLowerBoundTracesPerSecond", json!(0.0)),
-                ("defaultUpperBoundTracesPerSecond", json!(0.0)),
-                ("perOperationStrategies", json!([])),
-            ],
-        );
-        if let Some(Value::Array(each)) = operations.get_mut("perOperationStrategies") {
-            for operation in each.iter_mut().filter_map(Value::as_object_mut) {
-                defaults(
-                    operation,
-                    &[
-                        ("operation", json!("")),
-                        ("probabilisticSampling", json!({})),
-                    ],
-                );
-                if let Some(probabilistic) = object(operation, "probabilisticSampling") {
-                    defaults(probabilistic, &[("samplingRate", json!(0.0))]);
-                }
-            }
+    fill(
+        answer.get_mut("probabilisticSampling"),
+        json!({"samplingRate": 0.0}),
+    );
+    fill(
+        answer.get_mut("rateLimitingSampling"),
+        json!({"maxTracesPerSecond": 0}),
+    );
+    fill(
+        answer.get_mut("operationSampling"),
+        json!({
+            "defaultSamplingProbability": 0.0,
+            "defaultLowerBoundTracesPerSecond": 0.0,
+            "defaultUpperBoundTracesPerSecond": 0.0,
+            "perOperationStrategies": [],
+        }),
+    );
+    let operations = answer
+        .get_mut("operationSampling")
+        .and_then(|sampling| sampling.get_mut("perOperationStrategies"));
+    if let Some(Value::Array(operations)) = operations {
+        for operation in operations {
+            fill(
+                Some(&mut *operation),
+                json!({"operation": "", "probabilisticSampling": {}}),
+            );
+            fill(
+                operation.get_mut("probabilisticSampling"),
+                json!({"samplingRate": 0.0}),
+            );
         }
     }
     serde_json::to_vec(&strategy)

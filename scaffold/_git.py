@@ -54,7 +54,7 @@ __all__ = [
     "run",
     "run_bytes",
     "stop",
-    "stop_all",
+    "stopped",
 ]
 
 STALL_ENV = "SCAFFOLD_GIT_STALL_TIMEOUT"
@@ -82,6 +82,8 @@ _GRACE = 5.0
 # Commands running now, and whether each leads its own process group (network commands do).
 _running: dict[subprocess.Popen[bytes], bool] = {}
 _running_lock = threading.Lock()
+# Blocks of `stopped()` in progress: while any is, no command may run.
+_stopping = 0
 
 
 class GitFailed(GitError):
@@ -229,12 +231,25 @@ def copier_limits() -> Iterator[None]:
         yield
 
 
-def stop_all() -> None:
-    """Stop every git command still running (from other threads), as an interrupt stops one."""
+@contextmanager
+def stopped() -> Iterator[None]:
+    """For the block, stop every git command running (in other threads) and start none.
+
+    What an interrupt does to the command of the thread it reaches, done to all: the threads
+    waiting on git end now, and one that goes on to its next command fails at once instead of
+    starting it.
+    """
+    global _stopping
     with _running_lock:
+        _stopping += 1
         running = list(_running.items())
-    for proc, group in running:
-        _terminate(proc, group)
+    try:
+        for proc, group in running:
+            _terminate(proc, group)
+        yield
+    finally:
+        with _running_lock:
+            _stopping -= 1
 
 
 def _run(
@@ -264,7 +279,13 @@ def _run(
             args, f"cannot run git: {exc.strerror}", hint="install git and put it on PATH"
         ) from None
     with _running_lock:
-        _running[proc] = network
+        stopping = _stopping > 0
+        if not stopping:
+            _running[proc] = network
+    if stopping:
+        _terminate(proc, network)
+        proc.communicate()
+        raise GitFailed(args, "stopped: the run was interrupted")
     try:
         with proc:
             try:

@@ -366,21 +366,22 @@ def fleet_status(
     _forget_templates()
     unique = _unique(repos)
     results: dict[str, list[RepoStatus]] = {}
-    with ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique))) as pool:
-        futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
-        try:
-            for future in as_completed(futures):
-                statuses = future.result()
-                results[futures[future]] = statuses
-                if on_status is not None:
-                    for status in statuses:
-                        on_status(status)
-        except BaseException:
-            # Interrupted: the threads wait on git; stop it so they end now.
-            for future in futures:
-                future.cancel()
-            _git.stop_all()
-            raise
+    pool = ThreadPoolExecutor(max_workers=_jobs(jobs, len(unique)))
+    futures = {pool.submit(_status_one, repo, cache): repo for repo in unique}
+    try:
+        for future in as_completed(futures):
+            statuses = future.result()
+            results[futures[future]] = statuses
+            if on_status is not None:
+                for status in statuses:
+                    on_status(status)
+    except BaseException:
+        # Interrupted: the threads wait on git. Stop it, and keep them from starting more,
+        # until they have ended.
+        with _git.stopped():
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return [status for repo in unique for status in results[repo]]
 
 
